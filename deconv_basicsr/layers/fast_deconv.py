@@ -1,0 +1,222 @@
+"""FastDeconv: a convolution that whitens its input patches (network deconvolution, Ye et al., ICLR 2020)."""
+import math
+import warnings
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.modules.utils import _pair
+
+from deconv_basicsr.layers.isqrt import METHODS, isqrt
+
+
+def _check_positive_int(name, value, minimum=1):
+    values = value if isinstance(value, tuple) else (value, )
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in values):
+        raise ValueError(f'FastDeconv: {name} must be an int (or pair of ints) >= {minimum}, got {value!r}')
+
+
+def effective_block(in_channels, groups, block):
+    """The channel block whose patches share one covariance, as the reference layer picks it.
+
+    ``groups > 1``: ``in_channels // groups`` (one covariance per group); ``block > in_channels``:
+    ``in_channels``; ``in_channels % block != 0``: ``gcd(block, in_channels)``.
+    """
+    if groups > 1:
+        return in_channels // groups
+    if block >= in_channels:
+        return in_channels
+    return math.gcd(block, in_channels)
+
+
+class FastDeconv(nn.Conv2d):
+    """Convolution on whitened input patches, folded into the kernel (network deconvolution).
+
+    Computes ``y = (X - mu) D W + b`` where the rows of ``X`` are the input patches (im2col) and
+    ``D ~ (Cov + eps I)^(-1/2)`` by ``n_iter`` Newton–Schulz steps, without materialising the whitened
+    patches: ``D`` is folded into the kernel and ``mu`` into the bias, then one ordinary ``conv2d`` runs on
+    the raw input. Statistics come from patches on a grid of step ``sampling_stride * stride``. Gradients
+    flow through the mean, the covariance and the inverse square root, as in batch normalisation.
+
+    A drop-in for ``nn.Conv2d``: ``weight`` and ``bias`` have Conv2d's shapes, so conv weights load into it.
+
+    Whitened vectors are the ``kh * kw * block`` values of a patch over ``block`` channels. When
+    ``in_channels > block`` (and ``groups == 1``), the ``in_channels / block`` blocks share one mean and one
+    covariance and are stacked as extra samples. Block membership follows the reference implementation:
+    it is *interleaved* — flattening a patch channel-major (as ``unfold`` does), element ``f`` belongs to
+    block ``f % G`` with ``G = in_channels / block`` — not ``block`` consecutive channels. With
+    ``groups > 1`` each group has its own statistics (``block = in_channels / groups``).
+
+    Running statistics (``running_mean``, ``running_deconv``) are exponential moving averages of the batch
+    mean and of ``D`` itself, starting at 0 and I; eval mode uses them only. ``num_batches_tracked``
+    counts training steps and drives ``freeze``: when set, statistics are recomputed for ``freeze_iter + 1``
+    of every ``10 * freeze_iter`` training steps and the running ones are used otherwise (a periodic
+    refresh, as in the reference). All of it lives in ``state_dict``, so a resumed run continues exactly.
+
+    Statistics are computed in float32 (float64 for float64 inputs) with autocast disabled; only the folded
+    kernel meets the input's dtype.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int | tuple[int]): Kernel size.
+        stride (int | tuple[int]): Stride. Default: 1.
+        padding (int | tuple[int]): Zero padding. Default: 0.
+        dilation (int | tuple[int]): Dilation. Default: 1.
+        groups (int): Conv groups. Default: 1.
+        bias (bool): Learnable bias. The mean correction is applied either way. Default: True.
+        eps (float): Added to the covariance diagonal. Default: 1e-5.
+        n_iter (int): Newton–Schulz iterations. Default: 5.
+        momentum (float): Running statistics momentum. Default: 0.1.
+        block (int): Channels per whitened block (see above). Default: 64.
+        sampling_stride (int): Statistics use every ``sampling_stride * stride``-th position. Default: 3.
+        freeze (bool): Refresh statistics periodically instead of every step. Default: False.
+        freeze_iter (int): Refresh period unit (see above). Default: 100.
+        isqrt_method (str): 'spectral' (one eigendecomposition) or 'newton_schulz' (the reference's matrix
+            iteration). Both compute the same function and gradient; 'auto' picks 'spectral' on CPU and
+            'newton_schulz' elsewhere. Default: 'auto'.
+    """
+
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size,
+                 stride=1,
+                 padding=0,
+                 dilation=1,
+                 groups=1,
+                 bias=True,
+                 eps=1e-5,
+                 n_iter=5,
+                 momentum=0.1,
+                 block=64,
+                 sampling_stride=3,
+                 freeze=False,
+                 freeze_iter=100,
+                 isqrt_method='auto'):
+        for name, value, minimum in (('in_channels', in_channels, 1), ('out_channels', out_channels, 1),
+                                     ('kernel_size', kernel_size, 1), ('stride', stride, 1),
+                                     ('padding', padding, 0), ('dilation', dilation, 1), ('groups', groups, 1),
+                                     ('n_iter', n_iter, 1), ('block', block, 1),
+                                     ('sampling_stride', sampling_stride, 1), ('freeze_iter', freeze_iter, 1)):
+            _check_positive_int(name, value, minimum)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f'FastDeconv: groups={groups} must divide in_channels={in_channels} and '
+                             f'out_channels={out_channels}')
+        if not (isinstance(eps, (int, float)) and eps > 0):
+            raise ValueError(f'FastDeconv: eps must be a positive number, got {eps!r}')
+        if not (isinstance(momentum, (int, float)) and 0 <= momentum <= 1):
+            raise ValueError(f'FastDeconv: momentum must be in [0, 1], got {momentum!r}')
+        if isqrt_method not in METHODS + ('auto', ):
+            raise ValueError(f"FastDeconv: isqrt_method must be 'auto' or one of {METHODS}, got {isqrt_method!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+
+        self.eps = float(eps)
+        self.n_iter = n_iter
+        self.momentum = float(momentum)
+        self.requested_block = block
+        self.block = effective_block(in_channels, groups, block)
+        if groups == 1 and self.block < min(block, in_channels):
+            warnings.warn(f'FastDeconv: block={block} does not divide in_channels={in_channels}; using '
+                          f'gcd = {self.block}, which whitens far fewer channels together', stacklevel=2)
+        self.sampling_stride = sampling_stride
+        self.freeze = bool(freeze)
+        self.freeze_iter = freeze_iter
+        self.isqrt_method = isqrt_method
+
+        self.num_features = self.kernel_size[0] * self.kernel_size[1] * self.block
+        self.register_buffer('running_mean', torch.zeros(groups, self.num_features))
+        self.register_buffer('running_deconv', torch.eye(self.num_features).repeat(groups, 1, 1))
+        self.register_buffer('num_batches_tracked', torch.tensor(0, dtype=torch.long))
+
+    def reset_running_stats(self):
+        self.running_mean.zero_()
+        self.running_deconv.copy_(torch.eye(self.num_features).expand_as(self.running_deconv))
+        self.num_batches_tracked.zero_()
+
+    def extra_repr(self):
+        s = super().extra_repr()
+        return (s + f', block={self.block}, eps={self.eps}, n_iter={self.n_iter}, momentum={self.momentum}, '
+                f'sampling_stride={self.sampling_stride}, freeze={self.freeze}, freeze_iter={self.freeze_iter}')
+
+    # ---- statistics -------------------------------------------------------------------------------------
+
+    def _sample_patches(self, x):
+        """Sampled patches, shape (groups, d, M): one column per (position, block) sample."""
+        n, c = x.shape[:2]
+        step = self.sampling_stride * self.stride[0], self.sampling_stride * self.stride[1]
+        if self.kernel_size == (1, 1):
+            # The reference samples 1x1 convs along the flattened positions, not on a 2-D grid.
+            cols = x.permute(1, 0, 2, 3).reshape(c, -1)[:, ::step[0] * step[1]]
+            cols = cols.reshape(self.groups, 1, c // self.groups, -1)  # (groups, 1, C/groups, M)
+        else:
+            cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, step)  # (N, C*k*k, L)
+            cols = cols.view(n, self.groups, -1, cols.shape[-1]).transpose(0, 1)  # (groups, N, C*k*k/groups, L)
+        if self.groups == 1:
+            # Patch element f belongs to block f % G, position f // G in the block: split (d * G) as (d, G).
+            blocks = self.in_channels // self.block
+            cols = cols.reshape(1, cols.shape[1], self.num_features, blocks, cols.shape[-1])
+            return cols.permute(0, 2, 1, 3, 4).reshape(1, self.num_features, -1)
+        return cols.permute(0, 2, 1, 3).reshape(self.groups, self.num_features, -1)
+
+    def _isqrt_method(self, device):
+        if self.isqrt_method != 'auto':
+            return self.isqrt_method
+        return 'spectral' if device.type == 'cpu' else 'newton_schulz'
+
+    def _batch_statistics(self, x):
+        """Mean (groups, d) and whitening matrix (groups, d, d) of the input's sampled patches."""
+        cols = self._sample_patches(x)
+        mean = cols.mean(-1)
+        cols = cols - mean.unsqueeze(-1)
+        eye = torch.eye(self.num_features, dtype=cols.dtype, device=cols.device)
+        cov = torch.baddbmm(eye * self.eps, cols, cols.transpose(1, 2), alpha=1.0 / cols.shape[-1])
+        return mean, isqrt(cov, self.n_iter, self._isqrt_method(x.device))
+
+    def _is_frozen(self):
+        return self.freeze and int(self.num_batches_tracked) % (10 * self.freeze_iter) > self.freeze_iter
+
+    def _statistics(self, x):
+        """Batch statistics in training (updating the running ones), running statistics otherwise."""
+        if not self.training:
+            return self.running_mean, self.running_deconv
+        frozen = self._is_frozen()
+        self.num_batches_tracked.add_(1)
+        if frozen:
+            return self.running_mean, self.running_deconv
+        stat_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        with torch.autocast(x.device.type, enabled=False):
+            mean, deconv = self._batch_statistics(x.to(stat_dtype))
+        with torch.no_grad():
+            self.running_mean.mul_(1 - self.momentum).add_(mean.detach().to(self.running_mean.dtype) *
+                                                           self.momentum)
+            self.running_deconv.mul_(1 - self.momentum).add_(deconv.detach().to(self.running_deconv.dtype) *
+                                                             self.momentum)
+        return mean, deconv
+
+    # ---- folding ----------------------------------------------------------------------------------------
+
+    def fold(self, mean, deconv):
+        """Kernel and bias of the plain convolution equal to whitening with ``(mean, deconv)`` then this conv."""
+        out_per_group = self.out_channels // self.groups
+        if self.groups == 1:
+            blocks = self.in_channels // self.block
+            w = self.weight.reshape(self.out_channels, self.num_features, blocks).to(deconv.dtype)
+            w = torch.einsum('oag,ab->obg', w, deconv[0])
+            shift = torch.einsum('obg,b->o', w, mean[0])
+        else:
+            w = self.weight.reshape(self.groups, out_per_group, self.num_features).to(deconv.dtype)
+            w = w @ deconv
+            shift = (w @ mean.unsqueeze(-1)).reshape(self.out_channels)
+        bias = -shift if self.bias is None else self.bias.to(shift.dtype) - shift
+        return w.reshape(self.weight.shape), bias
+
+    def forward(self, x):
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f'FastDeconv expects input (N, {self.in_channels}, H, W), got {tuple(x.shape)}')
+        mean, deconv = self._statistics(x)
+        with torch.autocast(x.device.type, enabled=False):
+            weight, bias = self.fold(mean, deconv)
+        weight_dtype = x.dtype if not torch.is_autocast_enabled(x.device.type) else weight.dtype
+        return F.conv2d(x, weight.to(weight_dtype), bias.to(weight_dtype), self.stride, self.padding, self.dilation,
+                        self.groups)
