@@ -1,8 +1,7 @@
 from basicsr.archs.edsr_arch import EDSR
 from basicsr.utils.registry import ARCH_REGISTRY
-from torch import nn
 
-from deconv_basicsr.layers import convert_convs, deconv_from_conv
+from deconv_basicsr.layers import conv_names, convert_convs
 
 EDSR_PARTS = ('conv_first', 'body', 'conv_after_body', 'upsample', 'conv_last')
 
@@ -56,9 +55,4 @@ class DeconvEDSR(EDSR):
             raise ValueError(f'DeconvEDSR: deconv_modules has unknown part(s) {unknown}; choose from {EDSR_PARTS}')
         settings = dict(block=block, n_iter=n_iter, eps=eps, momentum=momentum, sampling_stride=sampling_stride,
                         freeze=freeze, freeze_iter=freeze_iter, isqrt_method=isqrt_method)
-        for name in deconv_modules:
-            part = getattr(self, name)
-            if type(part) is nn.Conv2d:
-                setattr(self, name, deconv_from_conv(part, **settings))
-            else:
-                convert_convs(part, **settings)
+        convert_convs(self, [name for name in conv_names(self) if name.split('.')[0] in deconv_modules], **settings)

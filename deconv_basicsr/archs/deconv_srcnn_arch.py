@@ -1,7 +1,7 @@
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from deconv_basicsr.archs.srcnn_arch import SRCNN
-from deconv_basicsr.layers import deconv_from_conv
+from deconv_basicsr.layers import convert_convs
 
 
 @ARCH_REGISTRY.register()
@@ -41,6 +41,4 @@ class DeconvSRCNN(SRCNN):
             raise ValueError(f'DeconvSRCNN: deconv_layers must list conv numbers among 1, 2, 3; got {deconv_layers}')
         settings = dict(block=block, n_iter=n_iter, eps=eps, momentum=momentum, sampling_stride=sampling_stride,
                         freeze=freeze, freeze_iter=freeze_iter, isqrt_method=isqrt_method)
-        for layer in deconv_layers:
-            name = f'conv{layer}'
-            setattr(self, name, deconv_from_conv(getattr(self, name), **settings))
+        convert_convs(self, [f'conv{layer}' for layer in deconv_layers], **settings)

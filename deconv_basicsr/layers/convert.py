@@ -28,14 +28,29 @@ def deconv_from_conv(conv, **deconv_settings):
     return deconv
 
 
-def convert_convs(module, **deconv_settings):
-    """Replace, in place, every plain ``nn.Conv2d`` inside ``module`` by ``deconv_from_conv(conv)``.
+def conv_names(module):
+    """Qualified names of the plain ``nn.Conv2d`` layers inside ``module`` (subclasses are not plain)."""
+    return [name for name, child in module.named_modules() if type(child) is nn.Conv2d]
 
-    Module names, and so checkpoint keys of parameters, are unchanged. Returns ``module``.
+
+def convert_convs(module, names=None, **deconv_settings):
+    """Replace, in place, the named plain convolutions of ``module`` by ``deconv_from_conv(conv)``.
+
+    Module names, and so checkpoint keys of parameters, are unchanged.
+
+    Args:
+        module (nn.Module): The network.
+        names (list[str] | None): Qualified names of convs to replace; None replaces every plain conv.
+        **deconv_settings: FastDeconv's own arguments.
+
+    Returns:
+        nn.Module: ``module`` itself.
     """
-    for name, child in module.named_children():
-        if type(child) is nn.Conv2d:
-            setattr(module, name, deconv_from_conv(child, **deconv_settings))
-        else:
-            convert_convs(child, **deconv_settings)
+    for name in conv_names(module) if names is None else names:
+        parent_name, _, child_name = name.rpartition('.')
+        parent = module.get_submodule(parent_name)
+        conv = getattr(parent, child_name)
+        if type(conv) is not nn.Conv2d:
+            raise ValueError(f'{name!r} is a {type(conv).__name__}, not a plain nn.Conv2d')
+        setattr(parent, child_name, deconv_from_conv(conv, **deconv_settings))
     return module
