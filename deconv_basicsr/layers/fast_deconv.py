@@ -164,13 +164,18 @@ class FastDeconv(nn.Conv2d):
             return self.isqrt_method
         return 'spectral' if device.type == 'cpu' else 'newton_schulz'
 
-    def _batch_statistics(self, x):
-        """Mean (groups, d) and whitening matrix (groups, d, d) of the input's sampled patches."""
+    def _batch_moments(self, x):
+        """Mean (groups, d) and covariance plus ``eps I`` (groups, d, d) of the input's sampled patches."""
         cols = self._sample_patches(x)
         mean = cols.mean(-1)
         cols = cols - mean.unsqueeze(-1)
         eye = torch.eye(self.num_features, dtype=cols.dtype, device=cols.device)
         cov = torch.baddbmm(eye * self.eps, cols, cols.transpose(1, 2), alpha=1.0 / cols.shape[-1])
+        return mean, cov
+
+    def _batch_statistics(self, x):
+        """Mean (groups, d) and whitening matrix (groups, d, d) of the input's sampled patches."""
+        mean, cov = self._batch_moments(x)
         return mean, isqrt(cov, self.n_iter, self._isqrt_method(x.device))
 
     def _is_frozen(self):
