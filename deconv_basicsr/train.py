@@ -1,0 +1,24 @@
+"""Train with BasicSR's pipeline, with this package's archs registered.
+
+For people without a BasicSR checkout (the pip package ships no ``train.py`` script)::
+
+    python -m deconv_basicsr.train -opt options/train_edsr_deconv_x2.yml [--auto_resume] [--debug]
+    deconv-basicsr-train -opt options/train_edsr_deconv_x2.yml
+
+It accepts BasicSR's flags (``-opt``, ``--auto_resume``, ``--launcher``, ``--debug``, ``--force_yml``,
+``--local_rank``). The root path is the current directory: ``experiments/`` and ``tb_logger/`` are
+created there, and ``--auto_resume`` looks there.
+"""
+import os
+
+import deconv_basicsr  # noqa: F401  (patches BasicSR, registers the archs)
+from basicsr.train import train_pipeline
+
+
+def main():
+    """Run ``basicsr.train.train_pipeline`` with the current directory as root path."""
+    train_pipeline(os.getcwd())
+
+
+if __name__ == '__main__':
+    main()
