@@ -8,6 +8,7 @@ from torch.nn import functional as F
 from torch.nn.modules.utils import _pair
 
 from deconv_basicsr.layers.isqrt import METHODS, isqrt
+from deconv_basicsr.layers.moments import PatchSampler, patch_moments
 
 
 def _check_positive_int(name, value, minimum=1):
@@ -141,23 +142,13 @@ class FastDeconv(nn.Conv2d):
 
     # ---- statistics -------------------------------------------------------------------------------------
 
+    def _sampler(self):
+        step = self.sampling_stride * self.stride[0], self.sampling_stride * self.stride[1]
+        return PatchSampler(self.kernel_size, self.dilation, self.padding, step, self.groups, self.num_features)
+
     def _sample_patches(self, x):
         """Sampled patches, shape (groups, d, M): one column per (position, block) sample."""
-        n, c = x.shape[:2]
-        step = self.sampling_stride * self.stride[0], self.sampling_stride * self.stride[1]
-        if self.kernel_size == (1, 1):
-            # The reference samples 1x1 convs along the flattened positions, not on a 2-D grid.
-            cols = x.permute(1, 0, 2, 3).reshape(c, -1)[:, ::step[0] * step[1]]
-            cols = cols.reshape(self.groups, 1, c // self.groups, -1)  # (groups, 1, C/groups, M)
-        else:
-            cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, step)  # (N, C*k*k, L)
-            cols = cols.view(n, self.groups, -1, cols.shape[-1]).transpose(0, 1)  # (groups, N, C*k*k/groups, L)
-        if self.groups == 1:
-            # Patch element f belongs to block f % G, position f // G in the block: split (d * G) as (d, G).
-            blocks = self.in_channels // self.block
-            cols = cols.reshape(1, cols.shape[1], self.num_features, blocks, cols.shape[-1])
-            return cols.permute(0, 2, 1, 3, 4).reshape(1, self.num_features, -1)
-        return cols.permute(0, 2, 1, 3).reshape(self.groups, self.num_features, -1)
+        return self._sampler().gather(x)
 
     def _isqrt_method(self, device):
         if self.isqrt_method != 'auto':
@@ -166,12 +157,7 @@ class FastDeconv(nn.Conv2d):
 
     def _batch_moments(self, x):
         """Mean (groups, d) and covariance plus ``eps I`` (groups, d, d) of the input's sampled patches."""
-        cols = self._sample_patches(x)
-        mean = cols.mean(-1)
-        cols = cols - mean.unsqueeze(-1)
-        eye = torch.eye(self.num_features, dtype=cols.dtype, device=cols.device)
-        cov = torch.baddbmm(eye * self.eps, cols, cols.transpose(1, 2), alpha=1.0 / cols.shape[-1])
-        return mean, cov
+        return patch_moments(x, self._sampler(), self.eps)
 
     def _batch_statistics(self, x):
         """Mean (groups, d) and whitening matrix (groups, d, d) of the input's sampled patches."""
