@@ -65,21 +65,27 @@ class _Loader:
 class BasicsrFinder:
     """``sys.meta_path`` finder that hooks the first import of ``basicsr`` and nothing else."""
 
+    _searching = False  # guards against finders that consult sys.meta_path in turn
+
     @classmethod
     def find_spec(cls, fullname, path=None, target=None):
-        if fullname != _HOOKED:
+        if fullname != _HOOKED or cls._searching:
             return None
         # Ask the other finders for BasicSR's real spec (origin, search locations), then wrap its loader.
-        for finder in sys.meta_path:
-            find_spec = getattr(finder, 'find_spec', None)
-            if finder is cls or find_spec is None:
-                continue
-            spec = find_spec(fullname, path, target)
-            if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _Loader(spec.loader)
-                return spec
-        return None
+        cls._searching = True
+        try:
+            for finder in list(sys.meta_path):
+                find_spec = getattr(finder, 'find_spec', None)
+                if finder is cls or find_spec is None:
+                    continue
+                spec = find_spec(fullname, path, target)
+                if spec is not None:
+                    if spec.loader is not None:
+                        spec.loader = _Loader(spec.loader)
+                    return spec
+            return None
+        finally:
+            cls._searching = False
 
 
 def install():
