@@ -1,0 +1,31 @@
+"""Turn a folder of HR images into a benchmark test set: GTmod{s}/ and LRbicx{s}/ per scale.
+
+    python scripts/prepare_benchmark.py --hr ../shared/datasets/Set5 --out datasets/benchmark/Set5 --scales 2 3 4
+
+GTmod{s}: HR cropped to a multiple of s; LRbicx{s}: its MATLAB bicubic downscaling. Single-channel images
+are read as 3-channel. Existing scales are kept unless --overwrite.
+"""
+import argparse
+import sys
+
+import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
+from deconv_basicsr.data import prepare_benchmark
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--hr', required=True, help='folder of HR images')
+    parser.add_argument('--out', required=True, help='output folder, e.g. datasets/benchmark/Set5')
+    parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4])
+    parser.add_argument('--overwrite', action='store_true', help='rebuild existing GTmod/LRbicx folders')
+    args = parser.parse_args(argv)
+    try:
+        outputs = prepare_benchmark(args.hr, args.out, args.scales, overwrite=args.overwrite)
+    except (OSError, ValueError) as err:
+        sys.exit(f'error: {err}')
+    for s, (gt_dir, lr_dir) in outputs.items():
+        print(f'x{s}: {gt_dir} {lr_dir}')
+
+
+if __name__ == '__main__':
+    main()
