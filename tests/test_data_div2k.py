@@ -35,7 +35,7 @@ def div2k_root(tmp_path):
 
 
 def test_train_and_valid_layout(div2k_root, tmp_path):
-    out = prepare_div2k_train(str(div2k_root), scales=(2, 3))
+    out = prepare_div2k_train(str(div2k_root), scales=(2, 3), n_workers=2)
     # 492x516 -> mod 12: 492x516; 480-crops every 240: 2 x 2 per image (one flush per side).
     meta = read_meta_info(str(div2k_root / 'DIV2K_train_HR_sub.lmdb'))
     assert [m[0] for m in meta] == [f'000{i}_s00{j}' for i in (1, 2) for j in (1, 2, 3, 4)]

@@ -22,7 +22,7 @@ def partial_path(path):
 def atomic_dir(path, overwrite=False):
     """Context manager yielding a fresh work folder that becomes ``path`` on success.
 
-    A leftover work folder from an interrupted run is removed first. On an exception the work folder is
+    Leftover work folders of an interrupted run are removed first. On an exception the work folder is
     removed and ``path`` is left untouched. With ``overwrite``, an existing ``path`` is replaced only after
     the new content is complete.
 
@@ -36,9 +36,10 @@ def atomic_dir(path, overwrite=False):
     path = osp.abspath(path)
     if osp.exists(path) and not overwrite:
         raise FileExistsError(f'{path} exists; pass overwrite to replace it.')
-    work = partial_path(path)
-    if osp.exists(work):
-        shutil.rmtree(work)
+    work, old = partial_path(path), osp.join(osp.dirname(path), f'.{osp.basename(path)}.old')
+    for leftover in (work, old):  # from an interrupted run
+        if osp.exists(leftover):
+            shutil.rmtree(leftover)
     os.makedirs(work)
     try:
         yield work
@@ -46,9 +47,6 @@ def atomic_dir(path, overwrite=False):
         shutil.rmtree(work, ignore_errors=True)
         raise
     if osp.exists(path):
-        old = osp.join(osp.dirname(path), f'.{osp.basename(path)}.old')
-        if osp.exists(old):
-            shutil.rmtree(old)
         os.rename(path, old)
         os.rename(work, path)
         shutil.rmtree(old)
