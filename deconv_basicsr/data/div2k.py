@@ -79,10 +79,10 @@ def _fetch(url, dest):
     except (urllib.error.URLError, OSError) as err:
         if osp.exists(tmp):
             os.remove(tmp)
-        raise RuntimeError(f'Cannot download {url}: {err}. This needs network access to '
-                           f'{DIV2K_URL}; without it, download the archives elsewhere, put them (or their '
-                           f'extracted folders) into {osp.dirname(dest)} and run again without --download.'
-                           ) from err
+        raise RuntimeError(f'Cannot download {url}: {err}. This needs network access to {DIV2K_URL}; '
+                           f'without it, download the archives elsewhere and put them into '
+                           f'{osp.dirname(dest)}: archives found there are verified and extracted instead of '
+                           f'downloaded, and extracted folders are used as they are.') from err
     os.replace(tmp, dest)
 
 
