@@ -2,6 +2,7 @@
 
     python scripts/prepare_div2k.py --download          # fetch, verify and extract the archives first
     python scripts/prepare_div2k.py                     # archives already extracted in datasets/DIV2K
+    python scripts/prepare_div2k.py --download --skip-train   # only DIV2K100 (0801-0900) for testing
 
 Reads datasets/DIV2K/DIV2K_{train,valid}_HR and, where present, DIV2K_{train,valid}_LR_bicubic/X{s}
 (otherwise the LR images are generated with MATLAB-compatible bicubic). Writes
@@ -39,8 +40,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     use_lr = not args.no_official_lr
     try:
+        splits = [split for split, skip in (('train', args.skip_train), ('valid', args.skip_valid)) if not skip]
         if args.download:
-            download_div2k(args.root, div2k_archives(args.scales, lr=use_lr), keep_zip=args.keep_zip)
+            download_div2k(args.root, div2k_archives(args.scales, use_lr, splits), keep_zip=args.keep_zip)
         if not args.skip_train:
             prepare_div2k_train(args.root, args.scales, use_official_lr=use_lr, make_lmdb=not args.no_lmdb,
                                 overwrite=args.overwrite, n_workers=args.workers)

@@ -86,6 +86,13 @@ def test_download_verifies_and_extracts(tmp_path, monkeypatch):
     assert not os.path.exists(tmp_path / 'other' / 'DIV2K_valid_LR_bicubic')
 
 
+def test_archive_lists():
+    assert div2k.div2k_archives((2, ), lr=True, splits=('valid', )) == ['DIV2K_valid_HR.zip',
+                                                                        'DIV2K_valid_LR_bicubic_X2.zip']
+    assert len(div2k.div2k_archives()) == 8 and set(div2k.div2k_archives()) == set(div2k.DIV2K_FILES)
+    assert div2k.div2k_archives((2, 3), lr=False) == ['DIV2K_train_HR.zip', 'DIV2K_valid_HR.zip']
+
+
 def test_download_without_network_fails_clearly(tmp_path, monkeypatch):
 
     def offline(*args, **kwargs):

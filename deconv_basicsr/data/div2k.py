@@ -47,11 +47,11 @@ DIV2K_FILES = {
 }
 
 
-def div2k_archives(scales=SCALES, lr=True):
-    """Names of the archives needed for the HR images and, with ``lr``, the bicubic LR images."""
-    names = ['DIV2K_train_HR.zip', 'DIV2K_valid_HR.zip']
+def div2k_archives(scales=SCALES, lr=True, splits=('train', 'valid')):
+    """Names of the archives holding the HR images and, with ``lr``, the bicubic LR images of ``splits``."""
+    names = [f'DIV2K_{split}_HR.zip' for split in splits]
     if lr:
-        names += [f'DIV2K_{split}_LR_bicubic_X{s}.zip' for split in ('train', 'valid') for s in scales]
+        names += [f'DIV2K_{split}_LR_bicubic_X{s}.zip' for split in splits for s in scales]
     return names
 
 
