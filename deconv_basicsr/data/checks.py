@@ -14,7 +14,7 @@ _DATASET_KEYS = ('dataroot_gt', 'dataroot_lq', 'meta_info_file')
 _PATH_KEYS = ('pretrain_network_g', 'pretrain_network_d', 'resume_state')
 _HINTS = (
     ('Embedded', 'python scripts/prepare_embedded.py'),
-    ('DIV2K100', 'python scripts/prepare_div2k.py --skip-train  (DIV2K100 only)'),
+    ('DIV2K100', 'python scripts/prepare_div2k.py --skip-train'),
     ('DIV2K', 'python scripts/prepare_div2k.py --root datasets/DIV2K'),
     ('benchmark', 'python scripts/prepare_benchmark.py --hr <HR image folder> --out <benchmark folder>'),
 )
