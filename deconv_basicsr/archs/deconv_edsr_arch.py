@@ -26,8 +26,9 @@ class DeconvEDSR(EDSR):
         rgb_mean (tuple[float]): Image mean in RGB orders. Default: DIV2K's (0.4488, 0.4371, 0.4040).
         deconv_modules (list[str]): Which of EDSR's parts get FastDeconv, among 'conv_first', 'body',
             'conv_after_body', 'upsample', 'conv_last'. Default: ['body'].
-        block, n_iter, eps, momentum, sampling_stride, freeze, freeze_iter, isqrt_method: FastDeconv's
-            settings, the same for every deconvolved layer (see ``deconv_basicsr.layers.FastDeconv``).
+        block, n_iter, eps, momentum, sampling_stride, freeze, freeze_iter, isqrt_method, sync_stats:
+            FastDeconv's settings, the same for every deconvolved layer (see
+            ``deconv_basicsr.layers.FastDeconv``).
     """
 
     def __init__(self,
@@ -47,12 +48,14 @@ class DeconvEDSR(EDSR):
                  sampling_stride=3,
                  freeze=False,
                  freeze_iter=100,
-                 isqrt_method='auto'):
+                 isqrt_method='auto',
+                 sync_stats=False):
         super().__init__(num_in_ch, num_out_ch, num_feat, num_block, upscale, res_scale, img_range, rgb_mean)
         deconv_modules = [deconv_modules] if isinstance(deconv_modules, str) else list(deconv_modules)
         unknown = [name for name in deconv_modules if name not in EDSR_PARTS]
         if unknown:
             raise ValueError(f'DeconvEDSR: deconv_modules has unknown part(s) {unknown}; choose from {EDSR_PARTS}')
         settings = dict(block=block, n_iter=n_iter, eps=eps, momentum=momentum, sampling_stride=sampling_stride,
-                        freeze=freeze, freeze_iter=freeze_iter, isqrt_method=isqrt_method)
+                        freeze=freeze, freeze_iter=freeze_iter, isqrt_method=isqrt_method,
+                        sync_stats=sync_stats)
         convert_convs(self, [name for name in conv_names(self) if name.split('.')[0] in deconv_modules], **settings)

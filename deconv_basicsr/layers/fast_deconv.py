@@ -9,6 +9,7 @@ from torch.nn.modules.utils import _pair
 
 from deconv_basicsr.layers.isqrt import METHODS, isqrt
 from deconv_basicsr.layers.moments import PatchSampler, patch_moments
+from deconv_basicsr.layers.sync import sync_active, synced_patch_moments
 
 
 def _check_positive_int(name, value, minimum=1):
@@ -57,6 +58,19 @@ class FastDeconv(nn.Conv2d):
     Statistics are computed in float32 (float64 for float64 inputs) with autocast disabled; only the folded
     kernel meets the input's dtype.
 
+    Synchronised statistics (``sync_stats=True``): when torch.distributed is initialised with more than one
+    process, the training statistics are those of the patches of all processes' inputs together (count,
+    mean and centred second moments are all-reduced, with gradient), as SyncBatchNorm does for BatchNorm.
+    Every process must then run the layer's training forward (and backward) in step. See
+    ``deconv_basicsr.layers.sync`` for the sampling caveat of 1x1 kernels. Without torch.distributed it has
+    no effect. Recalibration (``recalibrate_deconv_stats``) stays per process.
+
+    Non-finite batch statistics (NaN or inf in the layer's input, or overflow) never reach the running
+    statistics: that training step leaves ``running_mean`` and ``running_deconv`` unchanged and a
+    ``RuntimeWarning`` names the layer and the step (on CUDA at the layer's next training step, to avoid a
+    device-to-host wait per layer). The step's own output is computed as usual (NaN in, NaN out), so the
+    loss shows it too.
+
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels.
@@ -76,6 +90,7 @@ class FastDeconv(nn.Conv2d):
         isqrt_method (str): 'spectral' (one eigendecomposition) or 'newton_schulz' (the reference's matrix
             iteration). Both compute the same function and gradient; 'auto' picks 'spectral' on CPU and
             'newton_schulz' elsewhere. Default: 'auto'.
+        sync_stats (bool): Synchronise the training statistics across processes (see above). Default: False.
     """
 
     def __init__(self,
@@ -94,7 +109,8 @@ class FastDeconv(nn.Conv2d):
                  sampling_stride=3,
                  freeze=False,
                  freeze_iter=100,
-                 isqrt_method='auto'):
+                 isqrt_method='auto',
+                 sync_stats=False):
         for name, value, minimum in (('in_channels', in_channels, 1), ('out_channels', out_channels, 1),
                                      ('kernel_size', kernel_size, 1), ('stride', stride, 1),
                                      ('padding', padding, 0), ('dilation', dilation, 1), ('groups', groups, 1),
@@ -124,6 +140,8 @@ class FastDeconv(nn.Conv2d):
         self.freeze = bool(freeze)
         self.freeze_iter = freeze_iter
         self.isqrt_method = isqrt_method
+        self.sync_stats = bool(sync_stats)
+        self._nonfinite_pending = None  # CUDA: (host copy of [non-finite flag, step], event) to report
 
         self.num_features = self.kernel_size[0] * self.kernel_size[1] * self.block
         self.register_buffer('running_mean', torch.zeros(groups, self.num_features))
@@ -161,7 +179,10 @@ class FastDeconv(nn.Conv2d):
 
     def _batch_statistics(self, x):
         """Mean (groups, d) and whitening matrix (groups, d, d) of the input's sampled patches."""
-        mean, cov = self._batch_moments(x)
+        if self.sync_stats and sync_active():
+            mean, cov = synced_patch_moments(x, self._sampler(), self.eps)
+        else:
+            mean, cov = self._batch_moments(x)
         return mean, isqrt(cov, self.n_iter, self._isqrt_method(x.device))
 
     def _is_frozen(self):
@@ -178,12 +199,53 @@ class FastDeconv(nn.Conv2d):
         stat_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         with torch.autocast(x.device.type, enabled=False):
             mean, deconv = self._batch_statistics(x.to(stat_dtype))
-        with torch.no_grad():
-            self.running_mean.mul_(1 - self.momentum).add_(mean.detach().to(self.running_mean.dtype) *
-                                                           self.momentum)
-            self.running_deconv.mul_(1 - self.momentum).add_(deconv.detach().to(self.running_deconv.dtype) *
-                                                             self.momentum)
+        self._update_running_statistics(mean, deconv)
         return mean, deconv
+
+    @torch.no_grad()
+    def _update_running_statistics(self, mean, deconv):
+        """Moving averages of the batch statistics; a non-finite batch leaves them unchanged (and is reported).
+
+        The choice is made on the device (``torch.where``), so skipping needs no device-to-host wait.
+        """
+        finite = torch.isfinite(mean).all() & torch.isfinite(deconv).all()
+        for running, batch in ((self.running_mean, mean), (self.running_deconv, deconv)):
+            updated = running * (1 - self.momentum) + batch.to(running.dtype) * self.momentum
+            running.copy_(torch.where(finite, updated, running))
+        self._report_nonfinite(finite)
+
+    def _report_nonfinite(self, finite):
+        """Warn when ``finite`` is False: at once off CUDA, at the next training step on CUDA.
+
+        On CUDA the flag is copied to pinned host memory without waiting and read one step later, after an
+        event that has long completed; reading it now would stall the launch queue at every layer.
+        """
+        pending, self._nonfinite_pending = self._nonfinite_pending, None
+        if pending is not None:
+            flags, event = pending
+            event.synchronize()
+            self._warn_if_nonfinite(flags)
+        flags = torch.stack([(~finite).long(), self.num_batches_tracked.to(finite.device)])
+        if flags.is_cuda:
+            event = torch.cuda.Event()
+            self._nonfinite_pending = flags.to('cpu', non_blocking=True), event
+            event.record()
+        else:
+            self._warn_if_nonfinite(flags)
+
+    def __getstate__(self):
+        # Copies and pickles drop a pending report: a CUDA event cannot be copied.
+        state = dict(super().__getstate__())
+        state['_nonfinite_pending'] = None
+        return state
+
+    def _warn_if_nonfinite(self, flags):
+        nonfinite, step = flags.tolist()
+        if nonfinite:
+            warnings.warn(
+                f'FastDeconv({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}): batch '
+                f'statistics of training step {step} are not finite (NaN or inf in the input); the running '
+                'statistics were left unchanged', RuntimeWarning)
 
     # ---- folding ----------------------------------------------------------------------------------------
 
