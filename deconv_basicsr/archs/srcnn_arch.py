@@ -25,6 +25,12 @@ class SRCNN(nn.Module):
         super().__init__()
         if len(num_feat) != 2 or len(kernel_size) != 3:
             raise ValueError(f'SRCNN: num_feat needs 2 values and kernel_size 3, got {num_feat} and {kernel_size}')
+        # Zero padding k // 2 keeps the image size only for odd kernels.
+        if not all(isinstance(k, int) and k > 0 and k % 2 == 1 for k in kernel_size):
+            raise ValueError(f'SRCNN: kernel_size must hold 3 odd positive ints, got {kernel_size}')
+        if not all(isinstance(n, int) and n > 0 for n in (num_in_ch, num_out_ch, upscale, *num_feat)):
+            raise ValueError(f'SRCNN: num_in_ch, num_out_ch, upscale and num_feat must be positive ints, got '
+                             f'{num_in_ch}, {num_out_ch}, {upscale} and {num_feat}')
         self.upscale = upscale
         channels = (num_in_ch, *num_feat, num_out_ch)
         self.conv1, self.conv2, self.conv3 = (
