@@ -31,7 +31,7 @@ def _buffer_keys(network_g):
 @pytest.mark.parametrize('arch', ARCHS)
 def test_basicsr_train_script_trains_validates_and_resumes(tmp_path, image_pairs, arch):
     """BasicSR's own train.py: 4 iterations with validation, then ``--auto_resume`` to 6 (the CPU resume
-    needs the patched ``load_resume_state`` of the script itself)."""
+    needs the patched ``load_resume_state`` of the script itself), equal to 6 iterations without a stop."""
     name = f'tiny_{arch}'
     network_g = tiny_network(arch)
     opt_path = write_options(tmp_path / 'train.yml', sr_options(name, *image_pairs, network_g, total_iter=4))
@@ -52,6 +52,14 @@ def test_basicsr_train_script_trains_validates_and_resumes(tmp_path, image_pairs
     saved = torch.load(experiment / 'models' / 'net_g_6.pth')
     for key in _buffer_keys(network_g):
         assert torch.equal(saved['params_ema'][key], saved['params'][key]), key
+
+    # The resume is exact: 6 iterations without a stop give the same weights and statistics, bit for bit.
+    check_python([script, '-opt', opt_path, '--force_yml', f'name={name}_straight', 'train:total_iter=6'],
+                 cwd=tmp_path)
+    straight = torch.load(tmp_path / 'experiments' / f'{name}_straight' / 'models' / 'net_g_6.pth')
+    for params in ('params', 'params_ema'):
+        for key, value in straight[params].items():
+            assert torch.equal(saved[params][key], value), f'{params}.{key}'
 
 
 def test_module_entry_points_train_and_test(tmp_path, image_pairs):

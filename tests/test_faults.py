@@ -1,0 +1,166 @@
+"""Faults and bad input: non-finite activations, exact resume, bad options, corrupt images and LMDB entries."""
+import re
+import warnings
+from pathlib import Path
+
+import lmdb
+import pytest
+import torch
+
+import deconv_basicsr  # noqa: F401  (applies the patches, registers the archs)
+from basicsr.data.paired_image_dataset import PairedImageDataset
+from basicsr.models import build_model
+from basicsr.utils import make_exp_dirs
+
+from deconv_basicsr import compat
+from deconv_basicsr.data import OptionPathError, write_lmdb_from_folder
+from deconv_basicsr.layers import FastDeconv
+from helpers import (check_python, copy_basicsr_script, run_python, sr_options, sr_test_options, tiny_network,
+                     write_image_pairs, write_options)
+
+# ---- non-finite activations ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_non_finite_batch_skips_the_running_update_with_a_warning(bad):
+    layer = FastDeconv(4, 4, 3, padding=1, block=4)
+    x = torch.randn(2, 4, 9, 9)
+    layer(x)
+    mean, deconv = layer.running_mean.clone(), layer.running_deconv.clone()
+
+    poisoned = x.clone()
+    poisoned[1, 2, 4, 4] = bad
+    with pytest.warns(RuntimeWarning, match='training step 2 are not finite.*left unchanged'):
+        layer(poisoned)
+    assert torch.equal(layer.running_mean, mean) and torch.equal(layer.running_deconv, deconv)
+    assert layer.num_batches_tracked == 2  # the step is counted (it drives the freeze schedule)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # a finite batch updates again, silently
+        layer(x)
+    assert not torch.equal(layer.running_mean, mean)
+    assert torch.isfinite(layer.running_mean).all() and torch.isfinite(layer.running_deconv).all()
+
+
+# ---- exact resume -------------------------------------------------------------------------------------
+
+
+def test_resume_mid_epoch_with_workers_is_exact(tmp_path):
+    """8 steps straight, against 4 steps, stop, and resume to 8 from ``path.resume_state``: bit-for-bit the
+    same weights and FastDeconv statistics (net_g and EMA). Step 4 is mid-epoch (6 images, batch 2) and two
+    data-loader workers load the crops, so the resumed run must continue the epoch at its 2nd batch and
+    draw the crops and flips the uninterrupted run drew."""
+    gt_dir, lq_dir = write_image_pairs(tmp_path / 'data', num_images=6)
+    network_g = tiny_network('DeconvEDSR', block=8)
+
+    def options(name, total_iter):
+        opt = sr_options(name, gt_dir, lq_dir, network_g, total_iter=8, checkpoint_freq=4)
+        opt['train']['total_iter'] = total_iter  # the same schedule (milestones) for both runs
+        opt['datasets']['train']['num_worker_per_gpu'] = 2
+        del opt['datasets']['val'], opt['val']
+        return write_options(tmp_path / f'{name}.yml', opt)
+
+    train = ['-m', 'deconv_basicsr.train', '-opt']
+    check_python(train + [options('straight', 8)], cwd=tmp_path)
+    resumed = options('resumed', 4)
+    check_python(train + [resumed], cwd=tmp_path)
+    state = tmp_path / 'experiments' / 'resumed' / 'training_states' / '4.state'
+    second = check_python(train + [resumed, '--force_yml', 'train:total_iter=8', f'path:resume_state={state}'],
+                          cwd=tmp_path)
+    assert 'Resuming training from epoch: 1, iter: 4.' in second.stdout
+
+    straight = torch.load(tmp_path / 'experiments' / 'straight' / 'models' / 'net_g_8.pth')
+    resumed = torch.load(tmp_path / 'experiments' / 'resumed' / 'models' / 'net_g_8.pth')
+    for params in ('params', 'params_ema'):
+        assert straight[params].keys() == resumed[params].keys()
+        assert any(key.endswith('running_deconv') for key in straight[params])
+        for key, value in straight[params].items():
+            assert torch.equal(resumed[params][key], value), f'{params}.{key}'
+
+
+# ---- bad options ---------------------------------------------------------------------------------------
+
+
+def _opt(tmp_path, network_g=None, **paths):
+    gt_dir, lq_dir = write_image_pairs(tmp_path / 'data', num_images=2)
+    opt = sr_options('bad', paths.get('gt', gt_dir), paths.get('lq', lq_dir), network_g or tiny_network('EDSR'))
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
+    return opt
+
+
+def test_missing_dataset_paths_fail_first_naming_their_keys(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    opt = _opt(tmp_path, gt='datasets/nowhere/gt', lq='datasets/nowhere/lq')
+    opt['path']['training_states'] = str(tmp_path / 'experiments' / 'bad' / 'training_states')
+    with pytest.raises(OptionPathError) as info:
+        compat.load_resume_state(opt)  # the training pipeline's first step
+    message = str(info.value)
+    assert "datasets.train.dataroot_gt: 'datasets/nowhere/gt' does not exist" in message
+    assert 'datasets.val.dataroot_lq' in message
+
+    test_opt = sr_test_options('bad_test', 'datasets/nowhere/gt', 'data/lq', tiny_network('EDSR'), 'net.pth')
+    test_opt.update(is_train=False, path={**test_opt['path'], 'results_root': str(tmp_path / 'results')})
+    with pytest.raises(OptionPathError, match=r'datasets.test_1.dataroot_gt: .*\n.*path.pretrain_network_g'):
+        make_exp_dirs(test_opt)  # the test pipeline's first step
+    assert not (tmp_path / 'results').exists()
+
+
+def test_basicsr_train_script_reports_a_missing_path_before_creating_anything(tmp_path):
+    opt = _opt(tmp_path, gt=str(tmp_path / 'missing_gt'))
+    options = write_options(tmp_path / 'bad.yml', opt)
+    result = run_python([copy_basicsr_script(tmp_path, 'train.py'), '-opt', options], cwd=tmp_path)
+    assert result.returncode != 0
+    assert 'OptionPathError' in result.stdout and 'datasets.train.dataroot_gt' in result.stdout
+    assert not (tmp_path / 'experiments').exists()
+
+
+@pytest.mark.parametrize('network_g,key', [
+    (tiny_network('DeconvEDSR', block=0), 'network_g.block'),
+    (tiny_network('DeconvEDSR', sampling_stride=-1), 'network_g.sampling_stride'),
+    (tiny_network('DeconvEDSR', blok=8), 'network_g.blok'),
+    ({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'kernel_size': [4, 3, 3]}, 'network_g.kernel_size'),
+    ({'type': 'FastDeconv', 'in_channels': 3, 'out_channels': 3, 'kernel_size': 3, 'stride': 0}, 'network_g.stride'),
+    ({'type': 'DeconvNet', 'arch': tiny_network('EDSR'), 'include': ['trunk.*']}, 'network_g.include'),
+    ({'type': 'DeconvEDSRR'}, 'network_g.type'),
+], ids=['block', 'sampling_stride', 'unknown', 'kernel', 'stride', 'pattern', 'type'])
+def test_bad_network_options_are_named_by_key(tmp_path, network_g, key):
+    with pytest.raises(compat.OptionValueError, match=rf'^{key}\b.*fix {key}'):
+        build_model(_opt(tmp_path, network_g))
+
+
+# ---- corrupt images and LMDB entries -------------------------------------------------------------------
+
+
+def _dataset(gt, lq, backend='disk'):
+    return PairedImageDataset({'dataroot_gt': gt, 'dataroot_lq': lq, 'io_backend': {'type': backend},
+                               'phase': 'val', 'scale': 2})
+
+
+def test_truncated_png_is_named(tmp_path):
+    gt_dir, lq_dir = write_image_pairs(tmp_path / 'data', num_images=2)
+    bad = Path(lq_dir, '0001.png')
+    bad.write_bytes(bad.read_bytes()[:40])
+    dataset = _dataset(gt_dir, lq_dir)
+    bad_index = [Path(p['lq_path']) for p in dataset.paths].index(bad)  # BasicSR lists folders unsorted
+    assert dataset[1 - bad_index]['lq'].shape == (3, 16, 16)
+    with pytest.raises(compat.CorruptImageError, match=rf'Cannot decode image {re.escape(str(bad))}: .*truncated'):
+        dataset[bad_index]
+
+
+def test_corrupt_and_missing_lmdb_entries_are_named(tmp_path):
+    gt_dir, lq_dir = write_image_pairs(tmp_path / 'data', num_images=3)
+    gt_lmdb, lq_lmdb = str(tmp_path / 'gt.lmdb'), str(tmp_path / 'lq.lmdb')
+    write_lmdb_from_folder(gt_dir, gt_lmdb)
+    write_lmdb_from_folder(lq_dir, lq_lmdb)
+    env = lmdb.open(lq_lmdb)
+    with env.begin(write=True) as txn:
+        txn.put(b'0001', txn.get(b'0001')[:50])  # truncated value
+        txn.delete(b'0002')  # listed in meta_info.txt, gone from the database
+    env.close()
+
+    dataset = _dataset(gt_lmdb, lq_lmdb, 'lmdb')
+    assert dataset[0]['gt'].shape == (3, 32, 32)
+    with pytest.raises(compat.CorruptImageError, match=rf"key '0001' of LMDB {re.escape(lq_lmdb)}"):
+        dataset[1]
+    with pytest.raises(KeyError, match=rf"No entry for key '0002' of LMDB {re.escape(lq_lmdb)}"):
+        dataset[2]
