@@ -26,8 +26,8 @@ class DeconvEDSR(EDSR):
         rgb_mean (tuple[float]): Image mean in RGB orders. Default: DIV2K's (0.4488, 0.4371, 0.4040).
         deconv_modules (list[str]): Which of EDSR's parts get FastDeconv, among 'conv_first', 'body',
             'conv_after_body', 'upsample', 'conv_last'. Default: ['body'].
-        block, n_iter, eps, momentum, sampling_stride, freeze, freeze_iter, isqrt_method, sync_stats:
-            FastDeconv's settings, the same for every deconvolved layer (see
+        block, n_iter, eps, momentum, sampling_stride, freeze, freeze_iter, isqrt_method, stats_period,
+            sync_stats: FastDeconv's settings, the same for every deconvolved layer (see
             ``deconv_basicsr.layers.FastDeconv``).
     """
 
@@ -49,6 +49,7 @@ class DeconvEDSR(EDSR):
                  freeze=False,
                  freeze_iter=100,
                  isqrt_method='auto',
+                 stats_period=1,
                  sync_stats=False):
         super().__init__(num_in_ch, num_out_ch, num_feat, num_block, upscale, res_scale, img_range, rgb_mean)
         deconv_modules = [deconv_modules] if isinstance(deconv_modules, str) else list(deconv_modules)
@@ -57,5 +58,5 @@ class DeconvEDSR(EDSR):
             raise ValueError(f'DeconvEDSR: deconv_modules has unknown part(s) {unknown}; choose from {EDSR_PARTS}')
         settings = dict(block=block, n_iter=n_iter, eps=eps, momentum=momentum, sampling_stride=sampling_stride,
                         freeze=freeze, freeze_iter=freeze_iter, isqrt_method=isqrt_method,
-                        sync_stats=sync_stats)
+                        stats_period=stats_period, sync_stats=sync_stats)
         convert_convs(self, [name for name in conv_names(self) if name.split('.')[0] in deconv_modules], **settings)

@@ -43,7 +43,7 @@ def DeconvNet(arch, include=('*', ), exclude=(), **deconv_settings):
         include (list[str]): Patterns of conv names to deconvolve. Default: every conv.
         exclude (list[str]): Patterns of conv names to keep plain. Default: none.
         **deconv_settings: FastDeconv's settings (block, n_iter, eps, momentum, sampling_stride, freeze,
-            freeze_iter, isqrt_method, sync_stats), the same for every deconvolved layer.
+            freeze_iter, isqrt_method, stats_period, sync_stats), the same for every deconvolved layer.
     """
     if not isinstance(arch, dict) or 'type' not in arch:
         raise ValueError(f'DeconvNet: network_g.arch must be an arch spec with a type, got {arch!r}')

@@ -16,8 +16,8 @@ class DeconvSRCNN(SRCNN):
     Args:
         num_in_ch, num_out_ch, upscale, num_feat, kernel_size: As SRCNN.
         deconv_layers (list[int]): Which convolutions (1, 2, 3) are deconvolved. Default: (1, 2).
-        block, n_iter, eps, momentum, sampling_stride, freeze, freeze_iter, isqrt_method, sync_stats:
-            FastDeconv's settings (see ``deconv_basicsr.layers.FastDeconv``). Default block: 8.
+        block, n_iter, eps, momentum, sampling_stride, freeze, freeze_iter, isqrt_method, stats_period,
+            sync_stats: FastDeconv's settings (see ``deconv_basicsr.layers.FastDeconv``). Default block: 8.
     """
 
     def __init__(self,
@@ -35,6 +35,7 @@ class DeconvSRCNN(SRCNN):
                  freeze=False,
                  freeze_iter=100,
                  isqrt_method='auto',
+                 stats_period=1,
                  sync_stats=False):
         super().__init__(num_in_ch, num_out_ch, upscale, num_feat, kernel_size)
         deconv_layers = [deconv_layers] if isinstance(deconv_layers, int) else list(deconv_layers)
@@ -42,5 +43,5 @@ class DeconvSRCNN(SRCNN):
             raise ValueError(f'DeconvSRCNN: deconv_layers must list conv numbers among 1, 2, 3; got {deconv_layers}')
         settings = dict(block=block, n_iter=n_iter, eps=eps, momentum=momentum, sampling_stride=sampling_stride,
                         freeze=freeze, freeze_iter=freeze_iter, isqrt_method=isqrt_method,
-                        sync_stats=sync_stats)
+                        stats_period=stats_period, sync_stats=sync_stats)
         convert_convs(self, [f'conv{layer}' for layer in deconv_layers], **settings)

@@ -1,5 +1,7 @@
-"""Layers: ``FastDeconv``, the inverse square roots it uses, and conversion of existing networks."""
+"""Layers: ``FastDeconv``, its inverse square roots, conversion of existing networks, fusing for deployment."""
 from deconv_basicsr.layers.convert import conv_names, convert_convs, deconv_from_conv
 from deconv_basicsr.layers.fast_deconv import FastDeconv, effective_block
+from deconv_basicsr.layers.fuse import fuse_deconv, fuse_state_dict, fused_conv
 
-__all__ = ['FastDeconv', 'effective_block', 'conv_names', 'convert_convs', 'deconv_from_conv']
+__all__ = ['FastDeconv', 'effective_block', 'conv_names', 'convert_convs', 'deconv_from_conv', 'fuse_deconv',
+           'fuse_state_dict', 'fused_conv']

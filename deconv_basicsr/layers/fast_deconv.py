@@ -71,6 +71,19 @@ class FastDeconv(nn.Conv2d):
     device-to-host wait per layer). The step's own output is computed as usual (NaN in, NaN out), so the
     loss shows it too.
 
+    Fast mode (``stats_period > 1``): the batch statistics are computed without gradient once every
+    ``stats_period`` training steps and held, as constants, for the steps in between; the running ones are
+    updated at each refresh only. The whitening then acts as a preconditioner that is not differentiated
+    through, and a training step costs about a convolution plus the (small) fold. The held statistics are
+    not saved: after ``load_state_dict`` the next step refreshes them. ``stats_period=1`` (the default) is
+    the exact method.
+
+    In eval mode, the folded kernel is computed once and reused while the parameters and buffers hold the
+    values it came from (compared by value, so optimizer steps, ``load_state_dict`` and in-place edits
+    through ``.data``, as BasicSR's EMA does, all refresh it); it is not cached when autograd needs a graph
+    through the parameters. ``eval_kernel()`` returns it, and ``deconv_basicsr.fuse_deconv`` turns the layer
+    into that plain convolution.
+
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels.
@@ -90,6 +103,8 @@ class FastDeconv(nn.Conv2d):
         isqrt_method (str): 'spectral' (one eigendecomposition) or 'newton_schulz' (the reference's matrix
             iteration). Both compute the same function and gradient; 'auto' picks 'spectral' on CPU and
             'newton_schulz' elsewhere. Default: 'auto'.
+        stats_period (int): 1: exact training statistics, every step. More: the fast mode (see above),
+            statistics refreshed without gradient every ``stats_period`` steps. Default: 1.
         sync_stats (bool): Synchronise the training statistics across processes (see above). Default: False.
     """
 
@@ -110,12 +125,14 @@ class FastDeconv(nn.Conv2d):
                  freeze=False,
                  freeze_iter=100,
                  isqrt_method='auto',
+                 stats_period=1,
                  sync_stats=False):
         for name, value, minimum in (('in_channels', in_channels, 1), ('out_channels', out_channels, 1),
                                      ('kernel_size', kernel_size, 1), ('stride', stride, 1),
                                      ('padding', padding, 0), ('dilation', dilation, 1), ('groups', groups, 1),
                                      ('n_iter', n_iter, 1), ('block', block, 1),
-                                     ('sampling_stride', sampling_stride, 1), ('freeze_iter', freeze_iter, 1)):
+                                     ('sampling_stride', sampling_stride, 1), ('freeze_iter', freeze_iter, 1),
+                                     ('stats_period', stats_period, 1)):
             _check_positive_int(name, value, minimum)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f'FastDeconv: groups={groups} must divide in_channels={in_channels} and '
@@ -140,8 +157,12 @@ class FastDeconv(nn.Conv2d):
         self.freeze = bool(freeze)
         self.freeze_iter = freeze_iter
         self.isqrt_method = isqrt_method
+        self.stats_period = stats_period
         self.sync_stats = bool(sync_stats)
         self._nonfinite_pending = None  # CUDA: (host copy of [non-finite flag, step], event) to report
+        self._held = None  # fast mode: (mean, deconv) of the last refresh, and steps since
+        self._held_age = 0
+        self._eval_cache = None  # eval mode: (inputs it was folded from, (weight, bias))
 
         self.num_features = self.kernel_size[0] * self.kernel_size[1] * self.block
         self.register_buffer('running_mean', torch.zeros(groups, self.num_features))
@@ -156,7 +177,8 @@ class FastDeconv(nn.Conv2d):
     def extra_repr(self):
         s = super().extra_repr()
         return (s + f', block={self.block}, eps={self.eps}, n_iter={self.n_iter}, momentum={self.momentum}, '
-                f'sampling_stride={self.sampling_stride}, freeze={self.freeze}, freeze_iter={self.freeze_iter}')
+                f'sampling_stride={self.sampling_stride}, freeze={self.freeze}, freeze_iter={self.freeze_iter}, '
+                f'stats_period={self.stats_period}')
 
     # ---- statistics -------------------------------------------------------------------------------------
 
@@ -188,17 +210,33 @@ class FastDeconv(nn.Conv2d):
     def _is_frozen(self):
         return self.freeze and int(self.num_batches_tracked) % (10 * self.freeze_iter) > self.freeze_iter
 
+    def _eval_statistics(self):
+        """The statistics eval mode whitens with."""
+        return self.running_mean, self.running_deconv
+
+    def _held_statistics_valid(self, stat_dtype, device):
+        return (self._held is not None and self._held_age < self.stats_period and
+                self._held[1].dtype == stat_dtype and self._held[1].device == device)
+
     def _statistics(self, x):
         """Batch statistics in training (updating the running ones), running statistics otherwise."""
         if not self.training:
-            return self.running_mean, self.running_deconv
+            return self._eval_statistics()
         frozen = self._is_frozen()
         self.num_batches_tracked.add_(1)
         if frozen:
             return self.running_mean, self.running_deconv
         stat_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-        with torch.autocast(x.device.type, enabled=False):
+        fast = self.stats_period > 1
+        if fast and self._held_statistics_valid(stat_dtype, x.device):
+            self._held_age += 1
+            return self._held
+        # The fast mode treats statistics as constants: no graph, no backward through them.
+        grad = torch.is_grad_enabled() and not fast
+        with torch.autocast(x.device.type, enabled=False), torch.set_grad_enabled(grad):
             mean, deconv = self._batch_statistics(x.to(stat_dtype))
+        if fast:
+            self._held, self._held_age = (mean, deconv), 1
         self._update_running_statistics(mean, deconv)
         return mean, deconv
 
@@ -264,12 +302,47 @@ class FastDeconv(nn.Conv2d):
         bias = -shift if self.bias is None else self.bias.to(shift.dtype) - shift
         return w.reshape(self.weight.shape), bias
 
+    def _fold_inputs(self):
+        """Everything the eval-mode kernel is computed from."""
+        return [t for t in (self.weight, self.bias) if t is not None] + list(self.buffers(recurse=False))
+
+    def _cached_eval_kernel(self):
+        inputs = self._fold_inputs()
+        if self._eval_cache is not None:
+            cached_inputs, kernel = self._eval_cache
+            if len(cached_inputs) == len(inputs) and all(
+                    c.device == t.device and c.dtype == t.dtype and c.shape == t.shape and torch.equal(c, t)
+                    for c, t in zip(cached_inputs, inputs)):
+                return kernel
+        with torch.no_grad():
+            kernel = self.eval_kernel()
+            self._eval_cache = [t.clone() for t in inputs], kernel
+        return kernel
+
+    def eval_kernel(self):
+        """Kernel and bias of the plain convolution this layer computes in eval mode, in the buffers' dtype."""
+        mean, deconv = self._eval_statistics()
+        with torch.autocast(self.weight.device.type, enabled=False):
+            return self.fold(mean, deconv)
+
+    def train(self, mode=True):
+        self._eval_cache = None
+        return super().train(mode)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._held = self._eval_cache = None
+        super()._load_from_state_dict(*args, **kwargs)
+
     def forward(self, x):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f'FastDeconv expects input (N, {self.in_channels}, H, W), got {tuple(x.shape)}')
-        mean, deconv = self._statistics(x)
-        with torch.autocast(x.device.type, enabled=False):
-            weight, bias = self.fold(mean, deconv)
+        if not self.training and not (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
+            # Eval without a graph to build: the kernel only changes when parameters or buffers do.
+            weight, bias = self._cached_eval_kernel()
+        else:
+            mean, deconv = self._statistics(x)
+            with torch.autocast(x.device.type, enabled=False):
+                weight, bias = self.fold(mean, deconv)
         weight_dtype = x.dtype if not torch.is_autocast_enabled(x.device.type) else weight.dtype
         return F.conv2d(x, weight.to(weight_dtype), bias.to(weight_dtype), self.stride, self.padding, self.dilation,
                         self.groups)

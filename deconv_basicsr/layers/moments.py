@@ -4,12 +4,15 @@ Autograd through ``unfold -> permute -> centre -> X X^T`` keeps several patch-si
 backward pass and spends two products on the covariance's gradient (one per factor). ``patch_moments``
 gathers the patches once, centres them in place, and its backward
 
-- recomputes the patches from the layer input (which the convolution keeps anyway) instead of saving them,
 - uses one product for the covariance's gradient, ``dL/dX = (G + G^T) X / M``, and
-- scatters the patch gradient back onto the input directly (the adjoint of the gather).
+- computes it from the layer input (which the convolution keeps anyway) instead of saving the patches: as a
+  strided convolution followed by ``fold`` (the adjoint of the gather) when each group is one whitened
+  block, or by gathering the patches again otherwise.
 """
 import torch
 from torch.nn import functional as F
+
+from deconv_basicsr.layers.isqrt import single_thread
 
 
 class PatchSampler:
@@ -52,17 +55,21 @@ class PatchSampler:
             grad = cols.new_zeros(c, n * h * w)
             grad[:, ::self.step[0] * self.step[1]] = cols.reshape(c, -1)
             return grad.view(c, n, h, w).transpose(0, 1)
-        (ph, pw), (kh, kw), (dh, dw), (sh, sw) = self.padding, self.kernel_size, self.dilation, self.step
-        grad = cols.new_zeros(n, c, h + 2 * ph, w + 2 * pw)
-        windows = self._windows(grad)
-        lh, lw = windows.shape[2:4]
-        patches = cols.view(c, kh, kw, n, lh, lw).permute(3, 0, 4, 5, 1, 2)
-        # Windows overlap when the step is smaller than the kernel: add one kernel offset at a time, each a
-        # strided slice whose elements are distinct.
-        for i in range(kh):
-            for j in range(kw):
-                windows[..., i, j].add_(patches[..., i, j])
-        return grad[:, :, ph:ph + h, pw:pw + w]
+        kh, kw = self.kernel_size
+        patches = cols.view(c * kh * kw, n, -1).transpose(0, 1)  # (N, C*kh*kw, L), as unfold lays them out
+        return F.fold(patches, (h, w), self.kernel_size, self.dilation, self.padding, self.step)
+
+    def scatter_product(self, x, matrix, shift):
+        """``scatter(matrix @ gather(x) + shift)``, for ``matrix`` (groups, d, d) and ``shift`` (groups, d, 1)."""
+        n, c, h, w = x.shape
+        kh, kw = self.kernel_size
+        if (kh, kw) != (1, 1) and c * kh * kw == self.groups * self.num_features:
+            # One block per group: the product over all sampled patches is a strided convolution with
+            # ``matrix`` as its kernel, which needs no gathered copy and beats gather plus matmul.
+            products = F.conv2d(x, matrix.reshape(-1, c // self.groups, kh, kw), shift.reshape(-1), self.step,
+                                self.padding, self.dilation, self.groups)
+            return F.fold(products.flatten(2), (h, w), self.kernel_size, self.dilation, self.padding, self.step)
+        return self.scatter(torch.baddbmm(shift, matrix, self.gather(x)), x.shape)
 
 
 class _PatchMoments(torch.autograd.Function):
@@ -72,24 +79,22 @@ class _PatchMoments(torch.autograd.Function):
         cols = sampler.gather(x, dtype)
         mean = cols.mean(-1, keepdim=True)
         cols.sub_(mean)
-        eye = torch.eye(cols.shape[1], dtype=cols.dtype, device=cols.device)
-        cov = torch.baddbmm(eye * eps, cols, cols.transpose(1, 2), alpha=1.0 / cols.shape[-1])
-        ctx.sampler = sampler
+        cov = torch.bmm(cols, cols.transpose(1, 2))
+        with single_thread(x.device):
+            cov.div_(cols.shape[-1]).diagonal(dim1=-2, dim2=-1).add_(eps)
+        ctx.sampler, ctx.samples = sampler, cols.shape[-1]
         ctx.save_for_backward(x, mean)
         return mean.squeeze(-1), cov
 
     @staticmethod
     def backward(ctx, grad_mean, grad_cov):
         x, mean = ctx.saved_tensors
-        cols = ctx.sampler.gather(x, mean.dtype).sub_(mean)
-        samples = cols.shape[-1]
-        # d mean / d X = 1/M; d cov / d X applied to G is (G + G^T) X / M for centred X (whose columns sum to
-        # zero, so centring adds nothing to the gradient).
-        grad_cols = torch.baddbmm(grad_mean.unsqueeze(-1) / samples,
-                                  grad_cov + grad_cov.transpose(1, 2),
-                                  cols,
-                                  alpha=1.0 / samples)
-        return ctx.sampler.scatter(grad_cols, x.shape).to(x.dtype), None, None, None
+        # With X the patches and Xc = X - mean, dL/dX = S Xc + grad_mean / M for S = (G + G^T) / M (centring
+        # adds nothing: the columns of S Xc sum to zero), i.e. S X plus a shift per row.
+        with single_thread(x.device):
+            matrix = (grad_cov + grad_cov.transpose(1, 2)).div_(ctx.samples)
+            shift = grad_mean.unsqueeze(-1) / ctx.samples - matrix @ mean
+        return ctx.sampler.scatter_product(x.to(mean.dtype), matrix, shift).to(x.dtype), None, None, None
 
 
 def patch_moments(x, sampler, eps, dtype=None):
