@@ -79,6 +79,23 @@ def test_patch_moments_gradient_equals_autograd(geometry):
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize('channels, groups, block', [(4, 1, 2), (6, 3, 64), (4, 1, 4)])
+def test_fold_gradcheck(channels, groups, block):
+    layer = FastDeconv(channels, 6, 3, padding=1, groups=groups, block=block).double()
+    g = torch.Generator().manual_seed(0)
+    d = layer.num_features
+    mean = torch.randn(groups, d, generator=g, dtype=torch.float64, requires_grad=True)
+    deconv = torch.randn(groups, d, d, generator=g, dtype=torch.float64, requires_grad=True)
+
+    def fold(weight, bias, mean, deconv):
+        clone = copy.deepcopy(layer)
+        del clone.weight, clone.bias
+        clone.weight, clone.bias = weight, bias
+        return clone.fold(mean, deconv)
+
+    assert torch.autograd.gradcheck(fold, (layer.weight, layer.bias, mean, deconv))
+
+
 def test_single_thread_restores_the_thread_count():
     threads = torch.get_num_threads()
     with pytest.raises(RuntimeError):
@@ -110,6 +127,14 @@ def test_fast_mode_refreshes_every_period_and_holds_constants_in_between():
         torch.testing.assert_close(got, expected)
     assert changed == [True, False, False, True, False, False, True]
     assert layer.num_batches_tracked.item() == 7
+
+    # A refresh stands for the stats_period steps it is held: the running average moves as in exact mode.
+    layer.reset_running_stats()
+    layer._held = None
+    layer(_input(8, seed=8))
+    momentum = 1 - (1 - layer.momentum)**3
+    eye = torch.eye(layer.num_features, dtype=torch.float64)
+    torch.testing.assert_close(layer.running_deconv[0], (1 - momentum) * eye + momentum * layer._held[1][0])
 
     # Held statistics are not saved; after loading, the next step refreshes them.
     layer.load_state_dict(copy.deepcopy(layer.state_dict()))

@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.modules.utils import _pair
 
-from deconv_basicsr.layers.isqrt import METHODS, isqrt
+from deconv_basicsr.layers.isqrt import METHODS, isqrt, single_thread
 from deconv_basicsr.layers.moments import PatchSampler, patch_moments
 from deconv_basicsr.layers.sync import sync_active, synced_patch_moments
 
@@ -29,6 +29,32 @@ def effective_block(in_channels, groups, block):
     if block >= in_channels:
         return in_channels
     return math.gcd(block, in_channels)
+
+
+class _Fold(torch.autograd.Function):
+    """``(W, mean, D) -> (W D, W D mean)`` per group, on one thread (thin products: see ``single_thread``)."""
+
+    @staticmethod
+    def forward(ctx, rows, mean, deconv):
+        with single_thread(rows.device):
+            folded = rows @ deconv
+            shift = (folded @ mean.unsqueeze(-1)).squeeze(-1)
+        ctx.save_for_backward(rows, mean, deconv, folded)
+        return folded, shift
+
+    @staticmethod
+    def backward(ctx, grad_folded, grad_shift):
+        rows, mean, deconv, folded = ctx.saved_tensors
+        grad_rows = grad_mean = grad_deconv = None
+        with single_thread(rows.device):
+            total = grad_folded + grad_shift.unsqueeze(-1) * mean.unsqueeze(-2)  # shift = folded @ mean
+            if ctx.needs_input_grad[0]:
+                grad_rows = total @ deconv.transpose(-1, -2)
+            if ctx.needs_input_grad[1]:
+                grad_mean = (folded.transpose(-1, -2) @ grad_shift.unsqueeze(-1)).squeeze(-1)
+            if ctx.needs_input_grad[2]:
+                grad_deconv = rows.transpose(-1, -2) @ total
+        return grad_rows, grad_mean, grad_deconv
 
 
 class FastDeconv(nn.Conv2d):
@@ -73,7 +99,8 @@ class FastDeconv(nn.Conv2d):
 
     Fast mode (``stats_period > 1``): the batch statistics are computed without gradient once every
     ``stats_period`` training steps and held, as constants, for the steps in between; the running ones are
-    updated at each refresh only. The whitening then acts as a preconditioner that is not differentiated
+    updated at each refresh only, with momentum ``1 - (1 - momentum)^stats_period`` (as if updated at every
+    step with the held statistics). The whitening then acts as a preconditioner that is not differentiated
     through, and a training step costs about a convolution plus the (small) fold. The held statistics are
     not saved: after ``load_state_dict`` the next step refreshes them. ``stats_period=1`` (the default) is
     the exact method.
@@ -237,19 +264,25 @@ class FastDeconv(nn.Conv2d):
             mean, deconv = self._batch_statistics(x.to(stat_dtype))
         if fast:
             self._held, self._held_age = (mean, deconv), 1
-        self._update_running_statistics(mean, deconv)
+            # One update stands for the stats_period steps it is held: average over as many steps as the
+            # exact mode does, not stats_period times as many.
+            self._update_running_statistics(mean, deconv, 1 - (1 - self.momentum)**self.stats_period)
+        else:
+            self._update_running_statistics(mean, deconv)
         return mean, deconv
 
     @torch.no_grad()
-    def _update_running_statistics(self, mean, deconv):
+    def _update_running_statistics(self, mean, deconv, momentum=None):
         """Moving averages of the batch statistics; a non-finite batch leaves them unchanged (and is reported).
 
         The choice is made on the device (``torch.where``), so skipping needs no device-to-host wait.
         """
-        finite = torch.isfinite(mean).all() & torch.isfinite(deconv).all()
-        for running, batch in ((self.running_mean, mean), (self.running_deconv, deconv)):
-            updated = running * (1 - self.momentum) + batch.to(running.dtype) * self.momentum
-            running.copy_(torch.where(finite, updated, running))
+        momentum = self.momentum if momentum is None else momentum
+        with single_thread(mean.device):  # a dozen passes over d x d matrices: see single_thread
+            finite = torch.isfinite(mean).all() & torch.isfinite(deconv).all()
+            for running, batch in ((self.running_mean, mean), (self.running_deconv, deconv)):
+                updated = running * (1 - momentum) + batch.to(running.dtype) * momentum
+                running.copy_(torch.where(finite, updated, running))
         self._report_nonfinite(finite)
 
     def _report_nonfinite(self, finite):
@@ -289,18 +322,20 @@ class FastDeconv(nn.Conv2d):
 
     def fold(self, mean, deconv):
         """Kernel and bias of the plain convolution equal to whitening with ``(mean, deconv)`` then this conv."""
-        out_per_group = self.out_channels // self.groups
+        weight = self.weight.to(deconv.dtype)
         if self.groups == 1:
+            # Rows (o, g): the kernel of output o over block g; blocks are interleaved in the patch.
             blocks = self.in_channels // self.block
-            w = self.weight.reshape(self.out_channels, self.num_features, blocks).to(deconv.dtype)
-            w = torch.einsum('oag,ab->obg', w, deconv[0])
-            shift = torch.einsum('obg,b->o', w, mean[0])
+            rows = weight.reshape(self.out_channels, self.num_features, blocks).transpose(1, 2)
+            folded, shift = _Fold.apply(rows.reshape(1, -1, self.num_features), mean, deconv)
+            folded = folded.view(self.out_channels, blocks, self.num_features).transpose(1, 2)
+            shift = shift.view(self.out_channels, blocks).sum(1)
         else:
-            w = self.weight.reshape(self.groups, out_per_group, self.num_features).to(deconv.dtype)
-            w = w @ deconv
-            shift = (w @ mean.unsqueeze(-1)).reshape(self.out_channels)
+            rows = weight.reshape(self.groups, self.out_channels // self.groups, self.num_features)
+            folded, shift = _Fold.apply(rows, mean, deconv)
+            shift = shift.reshape(self.out_channels)
         bias = -shift if self.bias is None else self.bias.to(shift.dtype) - shift
-        return w.reshape(self.weight.shape), bias
+        return folded.reshape(self.weight.shape), bias
 
     def _fold_inputs(self):
         """Everything the eval-mode kernel is computed from."""

@@ -2,7 +2,7 @@
 
 Autograd through ``unfold -> permute -> centre -> X X^T`` keeps several patch-sized copies alive until the
 backward pass and spends two products on the covariance's gradient (one per factor). ``patch_moments``
-gathers the patches once, centres them in place, and its backward
+gathers the patches once, centred on the way, and its backward
 
 - uses one product for the covariance's gradient, ``dL/dX = (G + G^T) X / M``, and
 - computes it from the layer input (which the convolution keeps anyway) instead of saving the patches: as a
@@ -35,18 +35,37 @@ class PatchSampler:
         windows = padded.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)
         return windows[..., ::dh, ::dw]
 
+    def _source(self, x):
+        """The sampled patch elements of ``x``: a view (C, kh, kw, N, Lh, Lw), or (C, M) for 1x1 kernels.
+
+        In memory, that shape made contiguous already is (groups, d, M).
+        """
+        c = x.shape[1]
+        if self.kernel_size == (1, 1):
+            return x.transpose(0, 1).reshape(c, -1)[:, ::self.step[0] * self.step[1]]
+        ph, pw = self.padding
+        return self._windows(F.pad(x, (pw, pw, ph, ph)) if ph or pw else x).permute(1, 4, 5, 0, 2, 3)
+
     def gather(self, x, dtype=None):
         """A new (groups, d, M) tensor of ``dtype`` (default: ``x``'s) holding the sampled patches."""
-        n, c = x.shape[:2]
-        if self.kernel_size == (1, 1):
-            source = x.transpose(0, 1).reshape(c, -1)[:, ::self.step[0] * self.step[1]]  # (C, M)
-        else:
-            ph, pw = self.padding
-            windows = self._windows(F.pad(x, (pw, pw, ph, ph)) if ph or pw else x)
-            source = windows.permute(1, 4, 5, 0, 2, 3)  # (C, kh, kw, N, Lh, Lw)
-        # The one copy; in memory, (C, kh, kw, N, Lh, Lw) already is (groups, d, M).
+        source = self._source(x)
         cols = torch.empty(source.shape, dtype=dtype or x.dtype, device=x.device).copy_(source)
         return cols.view(self.groups, self.num_features, -1)
+
+    def gather_centred(self, x, dtype=None):
+        """``(gather(x) - mean, mean)``, ``mean`` (groups, d, 1) being the mean over the M samples.
+
+        The mean is read off the input in place and subtracted during the one copy.
+        """
+        dtype = dtype or x.dtype
+        source = self._source(x)
+        sample_dims = tuple(range(1 if source.dim() == 2 else 3, source.dim()))
+        element_means = source.mean(sample_dims, dtype=dtype)  # (C, kh, kw): before stacking the blocks
+        mean = element_means.view(self.groups, self.num_features, -1).mean(-1, keepdim=True)
+        per_element = mean.expand(-1, -1, element_means.numel() // mean.numel()).reshape(element_means.shape)
+        cols = torch.empty(source.shape, dtype=dtype, device=x.device)
+        torch.sub(source, per_element.view(per_element.shape + (1, ) * len(sample_dims)), out=cols)
+        return cols.view(self.groups, self.num_features, -1), mean
 
     def scatter(self, cols, x_shape):
         """The adjoint of ``gather``: a zero tensor of ``x_shape`` with every patch element added back in."""
@@ -76,9 +95,7 @@ class _PatchMoments(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, sampler, eps, dtype):
-        cols = sampler.gather(x, dtype)
-        mean = cols.mean(-1, keepdim=True)
-        cols.sub_(mean)
+        cols, mean = sampler.gather_centred(x, dtype)
         cov = torch.bmm(cols, cols.transpose(1, 2))
         with single_thread(x.device):
             cov.div_(cols.shape[-1]).diagonal(dim1=-2, dim2=-1).add_(eps)
