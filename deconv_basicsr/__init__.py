@@ -10,6 +10,7 @@ compat.apply()
 
 from deconv_basicsr.layers import FastDeconv, fuse_deconv  # noqa: E402
 from deconv_basicsr import archs  # noqa: E402,F401
+from deconv_basicsr import models  # noqa: E402,F401
 
 __all__ = ['FastDeconv', 'fuse_deconv']
 __version__ = '0.1.0'

@@ -1,0 +1,88 @@
+from collections import deque
+
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from deconv_basicsr.layers.recalibrate import AVERAGES, recalibrate_deconv_stats
+
+#: Defaults of the ``val`` options that control recalibration (see ``DeconvSRModel``).
+RECALIBRATE_DEFAULTS = {'recalibrate_batches': 32, 'recalibrate_fixed': True, 'recalibrate_average': 'deconv'}
+
+
+@MODEL_REGISTRY.register()
+class DeconvSRModel(SRModel):
+    """SRModel that recalibrates FastDeconv running statistics before each validation and each save.
+
+    In eval mode a FastDeconv layer whitens with running averages of batch statistics, an exponential
+    average dominated by the last dozen training batches and gathered while the weights moved. The eval
+    output is sensitive to the whitening matrix (in SRCNN the whole image passes through it), so validation
+    PSNR swings with whichever batches came last. This model recomputes the running statistics of ``net_g``
+    (and of ``net_g_ema``) from ``N`` training batches pushed through the current weights
+    (``deconv_basicsr.layers.recalibrate.recalibrate_deconv_stats``) before validating or saving, as
+    "precise BN" does for batch normalisation. By default these are the same ``N`` batches every time (the
+    first ones the run trains on), so the statistics change only as the weights do. Saved checkpoints
+    (``params`` and ``params_ema``) hold the statistics that validation used. Training is unchanged (unless
+    ``freeze`` is on: its frozen steps whiten with the running statistics, recalibrated ones included).
+
+    Options (YAML), with their defaults::
+
+        model_type: DeconvSRModel
+        val:
+          recalibrate_batches: 32        # N; 0 keeps the moving averages, as the reference does
+          recalibrate_fixed: true        # the first N training batches every time; false: the last N
+          recalibrate_average: deconv    # mean of the batch whitening matrices (as the running average
+                                         # is); cov: whitening matrix of the pooled covariance
+
+    The cached batches are LQ tensors of the training loader, kept on the model's device
+    (``N * batch * 3 * h * w`` values). A resumed run caches new ones. Until a batch is cached (a test run)
+    nothing is recalibrated: the checkpoint's statistics are used. Networks without FastDeconv layers
+    behave as with SRModel.
+    """
+
+    def __init__(self, opt):
+        super().__init__(opt)
+        given = opt.get('val') or {}
+        val_opt = {key: given.get(key, default) for key, default in RECALIBRATE_DEFAULTS.items()}
+        count, average = val_opt['recalibrate_batches'], val_opt['recalibrate_average']
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ValueError(f'DeconvSRModel: val.recalibrate_batches must be an int >= 0, got {count!r}')
+        if average not in AVERAGES:
+            raise ValueError(f'DeconvSRModel: val.recalibrate_average must be one of {AVERAGES}, got {average!r}')
+        self.recalibrate_batches = count
+        self.recalibrate_fixed = bool(val_opt['recalibrate_fixed'])
+        self.recalibrate_average = average
+        self._cached_lq = deque(maxlen=max(count, 1))
+        self._steps = 0
+        self._recalibrated_at = None
+
+    def optimize_parameters(self, current_iter):
+        if self.recalibrate_batches and not (self.recalibrate_fixed and
+                                             len(self._cached_lq) == self.recalibrate_batches):
+            # A copy: a loader may reuse its buffers.
+            self._cached_lq.append(self.lq.detach().clone())
+        self._steps += 1
+        super().optimize_parameters(current_iter)
+
+    def recalibrate(self):
+        """Recompute FastDeconv statistics of net_g (and net_g_ema) on the cached training batches.
+
+        Does nothing when disabled, when no batch is cached, or when no training step happened since the
+        last recalibration. Returns whether it recalibrated.
+        """
+        if not self.recalibrate_batches or not self._cached_lq or self._recalibrated_at == self._steps:
+            return False
+        batches = list(self._cached_lq)
+        nets = [self.get_bare_model(self.net_g)] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
+        if any([recalibrate_deconv_stats(net, batches, average=self.recalibrate_average) for net in nets]):
+            get_root_logger().info(f'Recalibrated FastDeconv statistics on {len(batches)} training batches.')
+        self._recalibrated_at = self._steps
+        return True
+
+    def validation(self, dataloader, current_iter, tb_logger, save_img=False):
+        self.recalibrate()
+        super().validation(dataloader, current_iter, tb_logger, save_img)
+
+    def save(self, epoch, current_iter):
+        self.recalibrate()
+        super().save(epoch, current_iter)

@@ -1,0 +1,201 @@
+"""Evaluation statistics: recalibration of FastDeconv's running statistics and DeconvSRModel."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+import deconv_basicsr  # noqa: F401  (patches BasicSR, registers the archs and DeconvSRModel)
+from basicsr.models import build_model
+
+from deconv_basicsr.archs.deconv_srcnn_arch import DeconvSRCNN
+from deconv_basicsr.layers import FastDeconv
+from deconv_basicsr.layers.recalibrate import recalibrate_deconv_stats
+from reference_deconv import patch_statistics
+
+
+def _images(n, c=4, size=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(c, c, generator=g, dtype=torch.float64)
+    return torch.einsum('dc,nchw->ndhw', mix, torch.randn(n, c, size, size, generator=g, dtype=torch.float64)) + 1
+
+
+def test_recalibration_pools_batches_as_one_batch():
+    torch.manual_seed(0)
+    layer = FastDeconv(4, 3, 3, padding=1, block=2).double()
+    x1, x2 = _images(2, seed=1), _images(2, seed=2)
+    assert recalibrate_deconv_stats(layer, [x1, x2]) == 2
+    # Equal batch sizes sample equally many patches, so pooling them is the concatenated batch.
+    mean, deconv = patch_statistics(torch.cat([x1, x2]), 3, 1, layer.block)
+    torch.testing.assert_close(layer.running_mean[0], mean)
+    torch.testing.assert_close(layer.running_deconv[0], deconv)
+
+    recalibrate_deconv_stats(layer, [x1, x2], average='deconv')
+    stats = [patch_statistics(x, 3, 1, layer.block) for x in (x1, x2)]
+    torch.testing.assert_close(layer.running_deconv[0], (stats[0][1] + stats[1][1]) / 2)
+    with pytest.raises(ValueError, match='average'):
+        recalibrate_deconv_stats(layer, [x1], average='median')
+
+
+def test_recalibrated_eval_equals_training_output_on_that_batch():
+    torch.manual_seed(0)
+    net = DeconvSRCNN(num_in_ch=4, num_out_ch=4, num_feat=(8, 8), kernel_size=(5, 3, 3), block=4).double()
+    x = _images(2, seed=3)
+    expected = copy.deepcopy(net)(x)  # training mode: each layer whitens with the batch's statistics
+    net.eval()
+    recalibrate_deconv_stats(net, [x])
+    torch.testing.assert_close(net(x), expected)
+
+
+def test_recalibration_changes_nothing_but_running_statistics():
+    torch.manual_seed(0)
+    net = nn.Sequential(FastDeconv(4, 4, 3, padding=1, block=2), nn.Dropout(0.5), nn.Conv2d(4, 4, 1)).double()
+    net(_images(2))
+    net[0].eval()
+    before = copy.deepcopy(net.state_dict())
+    recalibrate_deconv_stats(net, [_images(2, seed=s) for s in range(3)])
+    after = net.state_dict()
+    changed = {key for key in after if not torch.equal(after[key], before[key])}
+    assert changed == {'0.running_mean', '0.running_deconv'}  # not num_batches_tracked, not parameters
+    assert [m.training for m in net] == [False, True, True]
+    assert not net[0].__dict__.get('_statistics')
+    assert recalibrate_deconv_stats(nn.Conv2d(4, 4, 1), [_images(1)]) == 0
+
+
+# ---- the instability in miniature ----------------------------------------------------------------------
+
+
+def _textures(n, size, g):
+    """Smooth random RGB images whose brightness and contrast vary from image to image, as crops do."""
+    coarse = torch.rand(n, 3, size // 4, size // 4, generator=g)
+    img = nn.functional.interpolate(coarse, size=(size, size), mode='bicubic', align_corners=False)
+    low = torch.rand(n, 1, 1, 1, generator=g) * 0.6
+    contrast = torch.rand(n, 1, 1, 1, generator=g) * 0.4 + 0.05
+    return (low + contrast * img).clamp(0, 1)
+
+
+def _psnr(sr, gt):
+    return (10 * torch.log10(1 / (sr.clamp(0, 1) - gt).square().mean())).item()
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: one thread is faster, and not slowed down by other processes on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_running_statistics_swing_while_the_weights_hold_still(one_thread):
+    """Tiny DeconvSRCNN, trained on 12x12 LQ crops, validated on 24x24 LQ images.
+
+    After training, the weights stay fixed while training batches keep coming (as between two validations
+    of a converged run, magnified). The running statistics follow whichever batches came last, and the
+    validation PSNR with them moves by dB although the network does not. Recalibrated on the last 16
+    batches it moves far less; on the same 16 batches every time (DeconvSRModel's default) not at all, and
+    it stays above the running statistics' average.
+    """
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    net = DeconvSRCNN(num_feat=(16, 16), kernel_size=(5, 3, 3), deconv_layers=(2, ), block=4)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    val_gt = _textures(4, 48, g)
+    val_lq = nn.functional.avg_pool2d(val_gt, 2)
+    seen = []
+    for _ in range(30):
+        gt = _textures(8, 24, g)
+        seen.append(nn.functional.avg_pool2d(gt, 2))
+        optimizer.zero_grad()
+        nn.functional.l1_loss(net(seen[-1]), gt).backward()
+        optimizer.step()
+    fixed = seen[:16]
+    running, recent, same = [], [], []
+    with torch.no_grad():
+        for _ in range(6):
+            for _ in range(5):  # training-mode forwards only: the running statistics move, the weights do not
+                seen.append(nn.functional.avg_pool2d(_textures(8, 24, g), 2))
+                net(seen[-1])
+            model = copy.deepcopy(net).eval()
+            running.append(_psnr(model(val_lq), val_gt))
+            recalibrate_deconv_stats(model, seen[-16:], average='deconv')
+            recent.append(_psnr(model(val_lq), val_gt))
+            recalibrate_deconv_stats(model, fixed, average='deconv')
+            same.append(_psnr(model(val_lq), val_gt))
+
+    def spread(curve):
+        return max(curve) - min(curve)
+
+    assert spread(running) > 3, running
+    assert spread(recent) < 0.25 * spread(running), (running, recent)
+    assert spread(same) < 1e-3, same
+    assert min(same) > sum(running) / len(running), (running, same)
+
+
+# ---- DeconvSRModel --------------------------------------------------------------------------------------
+
+
+def _model(tmp_path, ema_decay=0.999, **val):
+    network_g = {'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'num_feat': [8, 8],
+                 'kernel_size': [5, 3, 3], 'block': 4}
+    opt = {
+        'name': 'test', 'model_type': 'DeconvSRModel', 'num_gpu': 0, 'is_train': True, 'dist': False, 'rank': 0,
+        'world_size': 1, 'scale': 2, 'network_g': network_g,
+        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None,
+                 'models': str(tmp_path), 'training_states': str(tmp_path)},
+        'train': {
+            'ema_decay': ema_decay,
+            'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.99]},
+            'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
+            'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'},
+        },
+        'val': val,
+    }
+    return build_model(opt)
+
+
+def _train(model, steps, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    lqs = []
+    for step in range(1, steps + 1):
+        gt = torch.rand(2, 3, 24, 24, generator=g)
+        lqs.append(nn.functional.avg_pool2d(gt, 2))
+        model.feed_data({'lq': lqs[-1], 'gt': gt})
+        model.optimize_parameters(step)
+    return lqs
+
+
+@pytest.mark.parametrize('fixed', [True, False])
+def test_deconv_sr_model_recalibrates_net_and_ema_before_saving(tmp_path, fixed):
+    model = _model(tmp_path, recalibrate_batches=3, recalibrate_fixed=fixed)
+    assert type(model).__name__ == 'DeconvSRModel'
+    lqs = _train(model, 5)
+    expected = {}
+    for name in ('net_g', 'net_g_ema'):
+        net = copy.deepcopy(getattr(model, name))
+        # The first (or last) 3 training batches, through that network.
+        recalibrate_deconv_stats(net, lqs[:3] if fixed else lqs[-3:], average='deconv')
+        expected[name] = net.state_dict()
+    model.save(epoch=0, current_iter=5)
+    saved = torch.load(tmp_path / 'net_g_5.pth', map_location='cpu')
+    for name, key in (('net_g', 'params'), ('net_g_ema', 'params_ema')):
+        for buffer in ('conv1.running_mean', 'conv1.running_deconv', 'conv2.running_deconv'):
+            torch.testing.assert_close(saved[key][buffer], expected[name][buffer])
+    assert not model.recalibrate(), 'no training step since the last recalibration'
+    _train(model, 1, seed=1)
+    assert model.recalibrate()
+
+
+def test_deconv_sr_model_options(tmp_path):
+    model = _model(tmp_path)
+    assert (model.recalibrate_batches, model.recalibrate_fixed, model.recalibrate_average) == (32, True, 'deconv')
+    model = _model(tmp_path, recalibrate_batches=0, ema_decay=0)
+    _train(model, 2)
+    before = copy.deepcopy(model.net_g.state_dict())
+    assert not model.recalibrate()
+    for key, value in model.net_g.state_dict().items():
+        assert torch.equal(value, before[key])
+    with pytest.raises(ValueError, match='recalibrate_batches'):
+        _model(tmp_path, recalibrate_batches=-1)
+    with pytest.raises(ValueError, match='recalibrate_average'):
+        _model(tmp_path, recalibrate_average='median')
