@@ -1,7 +1,9 @@
-"""Layers: ``FastDeconv``, its inverse square roots, conversion of existing networks, fusing for deployment."""
+"""Layers: ``FastDeconv``, its inverse square roots, conversion of existing networks, fusing for deployment,
+recalibration of running statistics."""
 from deconv_basicsr.layers.convert import conv_names, convert_convs, deconv_from_conv
 from deconv_basicsr.layers.fast_deconv import FastDeconv, effective_block
 from deconv_basicsr.layers.fuse import fuse_deconv, fuse_state_dict, fused_conv
+from deconv_basicsr.layers.recalibrate import recalibrate_deconv_stats
 
 __all__ = ['FastDeconv', 'effective_block', 'conv_names', 'convert_convs', 'deconv_from_conv', 'fuse_deconv',
-           'fuse_state_dict', 'fused_conv']
+           'fuse_state_dict', 'fused_conv', 'recalibrate_deconv_stats']
