@@ -9,7 +9,8 @@ batches of 16 LR patches of 48x48: a training step (forward, L1 loss, backward, 
 forward (eval mode, no grad) and the peak memory of a training step. Variants:
 
 - plain: EDSR / SRCNN, the baseline of every ratio.
-- exact: DeconvEDSR / DeconvSRCNN with their default settings (the reference's function and gradient).
+- exact: DeconvEDSR / DeconvSRCNN with their default settings (the reference's function and gradient;
+  the inverse square root by 'spectral' on CPU and 'newton_schulz' on CUDA, as 'auto' picks).
 - fast: the same with ``stats_period`` (statistics refreshed without gradient every few steps).
 - reference: the same network with a layer written as the reference implementation is: the patch matrix
   copied by unfold, transpose and block interleave, then centred; the covariance by ``addmm``; an explicit
@@ -142,6 +143,11 @@ class Variant:
         self.model(lq)
 
 
+def exact_method(model, device):
+    """The inverse square root method the layers of ``model`` use on ``device`` ('auto' resolved)."""
+    return next(m for m in model.modules() if isinstance(m, FastDeconv))._isqrt_method(device)
+
+
 def build_variants(network, device, stats_period):
     plain_fn, deconv_fn = NETWORKS[network]
     torch.manual_seed(0)
@@ -152,7 +158,7 @@ def build_variants(network, device, stats_period):
     fast = deconv_fn(stats_period=stats_period)
     variants = [
         Variant('plain', plain, device),
-        Variant('exact', exact, device),
+        Variant(f'exact ({exact_method(exact, device)})', exact, device),
         Variant(f'fast (stats_period={stats_period})', fast, device, steps=stats_period),
         Variant('reference', to_reference(exact), device),
     ]
@@ -199,7 +205,8 @@ def run_network(network, device, args, lq, gt):
         for _ in range(max(2, variant.steps)):
             variant.train_step(lq, gt)
         variant.eval_step(lq)
-    fused = Variant('fused', deconv_basicsr.fuse_deconv(copy.deepcopy(variants[1].model).eval()), device, trains=False)
+    exact = copy.deepcopy(variants[1].model).eval()
+    fused = Variant('fused', deconv_basicsr.fuse_deconv(exact), device, trains=False)
     variants.append(fused)
     fused.eval_step(lq)
     for _ in range(args.rounds):

@@ -1,6 +1,6 @@
 """Convergence of FastDeconv's fast mode (``stats_period``) next to the exact mode, side by side.
 
-    python scripts/fast_mode_study.py                          # 300 steps, about 15 min on 2 CPU cores
+    python scripts/fast_mode_study.py                          # 3 seeds x 300 steps, about 15 min on a CPU
     python scripts/fast_mode_study.py --steps 40 --eval-every 20 --out /tmp/smoke
 
 Small x2 networks are trained from the same initialisation on the same batches, in lockstep: a plain
@@ -100,13 +100,13 @@ def psnr(model, pairs):
     return statistics.mean(values)
 
 
-def run(network, args, crops, val):
+def run(network, args, crops, val, seed):
     plain_fn, deconv_fn = NETWORKS[network]
     variants = {}
     fast = f'fast (stats_period={args.stats_period})'
     for name, build in (('plain', plain_fn), ('exact', deconv_fn),
                         (fast, lambda: deconv_fn(stats_period=args.stats_period))):
-        torch.manual_seed(args.seed)  # same initial weights for all three
+        torch.manual_seed(seed)  # same initial weights for all three
         model = build()
         variants[name] = dict(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=args.lr),
                               losses=[], seconds=0.0)
@@ -124,30 +124,38 @@ def run(network, args, crops, val):
         if step % args.eval_every == 0 or step == args.steps:
             for name, variant in variants.items():
                 recent = variant['losses'][-args.eval_every:]
-                rows.append(dict(network=network, variant=name, step=step, train_loss=statistics.mean(recent),
-                                 psnr=psnr(variant['model'], val), seconds=variant['seconds']))
-            print(' | '.join(f'{network} {r["variant"]} step {step}: loss {r["train_loss"]:.4f} '
+                rows.append(dict(network=network, seed=seed, variant=name, step=step,
+                                 train_loss=statistics.mean(recent), psnr=psnr(variant['model'], val),
+                                 seconds=variant['seconds']))
+            print(' | '.join(f'{network} seed {seed} {r["variant"]} step {step}: loss {r["train_loss"]:.4f} '
                              f'PSNR {r["psnr"]:.2f}' for r in rows[-len(variants):]), flush=True)
     return rows
 
 
 def summary(rows, args):
+    seeds = sorted(set(r['seed'] for r in rows))
     lines = [f'Fast mode study: x2, {args.steps} steps, batch {args.batch}, 48x48 HR crops of T91, Adam lr {args.lr}, '
-             f'seed {args.seed}; Set5 128x128 centre crops, PSNR (dB) on Y, border 2; train loss = mean L1 over '
-             f'the previous {args.eval_every} steps; time = training seconds, side by side.', '']
+             f'seeds {", ".join(map(str, seeds))}; PSNR (dB, Y, border 2) on 128x128 centre crops of Set5 in eval '
+             f'mode; train loss: mean L1 over the previous {args.eval_every} steps. Means over the seeds (spread: '
+             'min to max); time: training seconds, side by side.', '']
     for network in dict.fromkeys(r['network'] for r in rows):
         runs = [r for r in rows if r['network'] == network]
         names = list(dict.fromkeys(r['variant'] for r in runs))
         steps = list(dict.fromkeys(r['step'] for r in runs))
-        lines.append(f'**{network}** (PSNR / train loss)')
-        lines.append('')
-        lines.append('| step | ' + ' | '.join(names) + ' |')
-        lines.append('|---' * (len(names) + 1) + '|')
-        for step in steps:
-            cells = [next(r for r in runs if r['step'] == step and r['variant'] == n) for n in names]
-            lines.append(f'| {step} | ' + ' | '.join(f'{c["psnr"]:.2f} / {c["train_loss"]:.4f}' for c in cells) + ' |')
-        last = [next(r for r in runs if r['step'] == steps[-1] and r['variant'] == n) for n in names]
-        lines.append('| time (s) | ' + ' | '.join(f'{c["seconds"]:.0f}' for c in last) + ' |')
+
+        def cell(step, name, key, fmt, spread=True):
+            values = [r[key] for r in runs if r['step'] == step and r['variant'] == name]
+            text = format(statistics.mean(values), fmt)
+            if spread and len(values) > 1 and step == steps[-1]:
+                text += f' ({min(values):{fmt}}-{max(values):{fmt}})'
+            return text
+
+        for key, title, fmt in (('train_loss', 'train loss', '.4f'), ('psnr', 'Set5 PSNR', '.2f')):
+            lines += [f'**{network}**, {title}', '', '| step | ' + ' | '.join(names) + ' |',
+                      '|---' * (len(names) + 1) + '|']
+            lines += [f'| {step} | ' + ' | '.join(cell(step, n, key, fmt) for n in names) + ' |' for step in steps]
+            lines.append('')
+        lines.append('Time (s): ' + ', '.join(f'{n} {cell(steps[-1], n, "seconds", ".0f", False)}' for n in names))
         lines.append('')
     return '\n'.join(lines)
 
@@ -163,15 +171,17 @@ def main():
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--lr', type=float, default=5e-4)
     parser.add_argument('--stats-period', type=int, default=8)
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--threads', type=int, default=1,
+                        help='CPU threads (default 1: on shared cores, more threads mostly wait for each other)')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     val = validation_set(osp.join(args.data, 'Set5'))
     rows = []
     for network in args.networks:
-        rows += run(network, args, Crops(osp.join(args.data, 'T91'), 48, args.seed), val)
+        for seed in args.seeds:
+            rows += run(network, args, Crops(osp.join(args.data, 'T91'), 48, seed), val, seed)
     with open(osp.join(args.out, 'curves.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

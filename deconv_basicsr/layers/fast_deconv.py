@@ -349,10 +349,11 @@ class FastDeconv(nn.Conv2d):
         inputs = self._fold_inputs()
         if self._eval_cache is not None:
             cached_inputs, kernel = self._eval_cache
-            if len(cached_inputs) == len(inputs) and all(
-                    c.device == t.device and c.dtype == t.dtype and c.shape == t.shape and torch.equal(c, t)
-                    for c, t in zip(cached_inputs, inputs)):
-                return kernel
+            with single_thread(self.weight.device):
+                if len(cached_inputs) == len(inputs) and all(
+                        c.device == t.device and c.dtype == t.dtype and c.shape == t.shape and torch.equal(c, t)
+                        for c, t in zip(cached_inputs, inputs)):
+                    return kernel
         with torch.no_grad():
             kernel = self.eval_kernel()
             self._eval_cache = [t.clone() for t in inputs], kernel

@@ -17,6 +17,7 @@ Two evaluations of the same function are provided:
 import contextlib
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 METHODS = ('newton_schulz', 'spectral')
 
@@ -143,8 +144,14 @@ def spectral(cov, n_iter):
 
 
 def isqrt(cov, n_iter, method):
-    """Dispatch to ``newton_schulz`` or ``spectral`` by name."""
+    """Dispatch to ``newton_schulz`` or ``spectral`` by name.
+
+    ``newton_schulz`` is checkpointed when differentiated: autograd would keep its ``3 n`` d x d iterates per
+    layer until the backward pass (15 for the default 5 steps), which is recomputed there instead.
+    """
     if method == 'newton_schulz':
+        if torch.is_grad_enabled() and cov.requires_grad:
+            return checkpoint(newton_schulz, cov, n_iter, use_reentrant=False)
         return newton_schulz(cov, n_iter)
     if method == 'spectral':
         return spectral(cov, n_iter)
