@@ -3,27 +3,35 @@
 Trains SRCNN and DeconvSRCNN (only conv2 deconvolved, block 16) side by side on T91 (x2, batch 16, 64x64
 HR crops with flips and rotations, Adam 1e-4, L1), from the same initial weights, and validates on Set5
 (Y-channel PSNR, border 2) every ``--val-every`` iterations. Data lives in memory; LR images come from
-BasicSR's MATLAB-compatible bicubic, rounded to 8 bits.
+BasicSR's MATLAB-compatible bicubic, rounded to 8 bits. The defaults (400 iterations, validation every 25)
+scale the issue's run (1500, every 100) down to what 2 shared CPU cores do in about an hour; the swings
+show from about iteration 150 on.
 
 In training mode a FastDeconv layer whitens with each batch's own statistics, so the training trajectory
-does not depend on how eval statistics are estimated. Each deconv checkpoint is therefore validated with
-every estimate at once:
+does not depend on how eval statistics are estimated, and runs with the same seed follow the same
+trajectory. Each deconv checkpoint is validated with every estimate (``--estimates``) at once:
 
-- ``running``:       the layer's buffers: EMA of the batch mean and of D (momentum 0.1, from 0 and I).
-- ``emaD m=0.01``:   EMA of D with momentum 0.01.
-- ``emaCov``:        EMA (momentum 0.1) of the mean and of the covariance, D = isqrt(EMA of Cov).
-- ``recal N``:       recalibrated on the last N training batches with the current weights, pooled
-                     covariance (``recalibrate_deconv_stats``).
-- ``recal N avgD``:  the same batches, averaging the batch D's instead.
-- ``own``:           every validation image whitened with its own statistics.
-- ``set5 pooled``:   statistics pooled over the five Set5 images (a diagnostic of the crop/whole-image
-                     gap, not a usable estimate).
+- ``running``:          the layer's buffers: EMA of the batch mean and of D (momentum 0.1, from 0 and I).
+- ``emaD m=0.01``:      EMA of D with momentum 0.01.
+- ``emaCov``:           EMA (momentum 0.1) of the mean and of the covariance, D = isqrt(EMA of Cov).
+- ``recal N``:          recalibrated on the last N training batches with the current weights, pooled
+                        covariance (``recalibrate_deconv_stats(average='cov')``).
+- ``recal N avgD``:     the same batches, averaging the batch D's (``average='deconv'``).
+- ``fixed N``, ``fixed N avgD``: the same, on the first N training batches, the same set every time.
+- ``own``:              every validation image whitened with its own statistics.
+- ``set5 pooled``:      statistics pooled over the five Set5 images (a diagnostic of the crop/whole-image
+                        gap, not a usable estimate).
 
 It prints each PSNR curve, its best, and the median absolute change between consecutive validations over
-the second half of training ("late swing"), plus how far each estimate's D and mean lie from the
-recalibrated ones.
+the second half of training ("late swing"), how far each estimate's D and mean lie from the recalibrated
+ones, and then, with the last weights fixed, how much the PSNR moves with the statistics alone
+(recalibration on disjoint sets of fresh batches; swapping mean and D between running and recalibrated).
 
-Run from the repository root:  python scripts/eval_stats_study.py [--iters 1500 --val-every 100]
+Run from the repository root:
+    python scripts/eval_stats_study.py                     # every curve, then the final analysis
+    python scripts/eval_stats_study.py --final-only        # train the deconv arm, final analysis only
+    python scripts/eval_stats_study.py --estimates running recal avgD fixed "fixed avgD" --recal 32 \
+        --recal-fixed 32
 """
 import argparse
 import copy
