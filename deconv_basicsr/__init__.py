@@ -2,7 +2,7 @@
 
 Importing this package patches the installed BasicSR where it is broken (see ``compat``) and registers
 the layer ``FastDeconv`` and the archs ``DeconvEDSR``, ``SRCNN`` and ``DeconvSRCNN`` into BasicSR's
-``ARCH_REGISTRY``.
+``ARCH_REGISTRY``, and the model ``DeconvSRModel`` into its ``MODEL_REGISTRY``.
 """
 from deconv_basicsr import compat
 
