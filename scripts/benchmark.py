@@ -19,8 +19,9 @@ forward (eval mode, no grad) and the peak memory of a training step. Variants:
 
 Every round runs each variant in turn (the fast mode for a whole refresh period), so all of them see the
 same machine load; a ratio is the median over rounds of the variant's time over the plain network's in
-that round. Peak memory is the largest total of live tensors during a training step: CUDA's allocator
-statistics, or on CPU the allocator totals the profiler records.
+that round. Evaluation forwards run after the training rounds, in eval mode throughout as in a validation
+run (FastDeconv reuses its folded kernels). Peak memory is the largest total of live tensors during a
+training step: CUDA's allocator statistics, or on CPU the allocator totals the profiler records.
 """
 import argparse
 import copy
@@ -139,7 +140,6 @@ class Variant:
 
     @torch.no_grad()
     def eval_step(self, lq):
-        self.model.eval()
         self.model(lq)
 
 
@@ -201,24 +201,25 @@ def peak_memory(device, variant, lq, gt):
 
 def run_network(network, device, args, lq, gt):
     variants = build_variants(network, device, args.stats_period)
-    for variant in variants:  # warm up: allocator, optimizer state, cached kernels
+    for variant in variants:  # warm up: allocator, optimizer state
         for _ in range(max(2, variant.steps)):
             variant.train_step(lq, gt)
-        variant.eval_step(lq)
-    exact = copy.deepcopy(variants[1].model).eval()
-    fused = Variant('fused', deconv_basicsr.fuse_deconv(exact), device, trains=False)
-    variants.append(fused)
-    fused.eval_step(lq)
     for _ in range(args.rounds):
         for variant in variants:
-            if variant.trains:
-                variant.train_times.append(timed(device, lambda: variant.train_step(lq, gt), variant.steps))
-        for variant in variants:
-            variant.eval_times.append(timed(device, lambda: variant.eval_step(lq), args.eval_repeat))
+            variant.train_times.append(timed(device, lambda: variant.train_step(lq, gt), variant.steps))
     if not args.no_memory:
         for variant in variants:
-            if variant.trains:
-                variant.peak = peak_memory(device, variant, lq, gt)
+            variant.peak = peak_memory(device, variant, lq, gt)
+
+    # Evaluation as in a validation run: eval mode throughout, so FastDeconv reuses its folded kernels.
+    exact = copy.deepcopy(variants[1].model).eval()
+    variants.append(Variant('fused', deconv_basicsr.fuse_deconv(exact), device, trains=False))
+    for variant in variants:
+        variant.model.eval()
+        variant.eval_step(lq)
+    for _ in range(args.eval_rounds):
+        for variant in variants:
+            variant.eval_times.append(timed(device, lambda: variant.eval_step(lq)))
 
     base = variants[0]
 
@@ -257,7 +258,7 @@ def table(device, rows, args):
         return '-' if value is None else format(value, fmt)
 
     lines = [f'{device.type.upper()}: {machine(device)}; batch {args.batch} x {args.patch}x{args.patch} LR, x2; '
-             f'median of {args.rounds} rounds', '']
+             f'medians of {args.rounds} training and {args.eval_rounds} evaluation rounds', '']
     lines.append(f'{"network":<12} {"variant":<26} {"train ms":>9} {"train x":>8} {"eval ms":>8} {"eval x":>7} '
                  f'{"peak MB":>8} {"mem x":>6}')
     for row in rows:
@@ -277,14 +278,14 @@ def main():
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--patch', type=int, default=48, help='LR patch size (default: 48)')
     parser.add_argument('--rounds', type=int, default=5)
-    parser.add_argument('--eval-repeat', type=int, default=3, help='eval forwards per timed sample')
+    parser.add_argument('--eval-rounds', type=int, default=15, help='rounds of evaluation forwards')
     parser.add_argument('--stats-period', type=int, default=8, help="the fast variant's stats_period")
     parser.add_argument('--no-memory', action='store_true', help='skip the peak memory measurement')
     parser.add_argument('--quick', action='store_true', help='batch 2, 2 rounds: checks that it all runs')
     parser.add_argument('--json', help='write the figures to this file')
     args = parser.parse_args()
     if args.quick:
-        args.batch, args.rounds, args.eval_repeat = 2, 2, 1
+        args.batch, args.rounds, args.eval_rounds = 2, 2, 2
 
     torch.set_num_threads(args.threads)
     devices = [torch.device('cpu')] if args.device in ('all', 'cpu') else []
@@ -302,8 +303,8 @@ def main():
         rows = []
         for network in args.networks:
             rows += run_network(network, device, args, lq, gt)
-        print(table(device, rows, args), flush=True)
-        print()
+            print(table(device, rows, args), flush=True)  # so far
+            print()
         record['results'].append({'device': device.type, 'machine': machine(device), 'rows': rows})
     if args.json:
         with open(args.json, 'w') as f:

@@ -183,6 +183,8 @@ def test_eval_kernel_is_cached_and_refreshed_when_it_may_have_changed(monkeypatc
 
     check(1)
     check(1)  # reused
+    layer.eval()
+    check(1)  # still reused: only train() drops it
     optimizer.zero_grad()
     with torch.enable_grad():
         layer(x).sum().backward()  # eval-mode fine-tuning: not cached, builds a graph

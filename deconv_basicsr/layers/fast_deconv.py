@@ -366,7 +366,8 @@ class FastDeconv(nn.Conv2d):
             return self.fold(mean, deconv)
 
     def train(self, mode=True):
-        self._eval_cache = None
+        if mode:  # the cache is only used in eval mode; repeated eval() calls keep it
+            self._eval_cache = None
         return super().train(mode)
 
     def _load_from_state_dict(self, *args, **kwargs):
