@@ -193,7 +193,8 @@ def test_eval_kernel_is_cached_and_refreshed_when_it_may_have_changed(monkeypatc
     with torch.no_grad():
         layer.weight.data.mul_(0.9)  # invisible to version counters, as in BasicSR's EMA update
     check(3)
-    layer.running_deconv.data.mul_(1.1)
+    with torch.no_grad():
+        layer.running_deconv.mul_(1.1)  # an in-place update of a buffer, as BasicSR's EMA copies them
     check(4)
     fresh = FastDeconv(8, 6, 3, padding=1, block=4).double()
     fresh(_input(8, seed=3))

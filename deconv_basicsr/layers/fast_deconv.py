@@ -109,11 +109,12 @@ class FastDeconv(nn.Conv2d):
     not saved: after ``load_state_dict`` the next step refreshes them. ``stats_period=1`` (the default) is
     the exact method.
 
-    In eval mode, the folded kernel is computed once and reused while the parameters and buffers hold the
-    values it came from (compared by value, so optimizer steps, ``load_state_dict`` and in-place edits
-    through ``.data``, as BasicSR's EMA does, all refresh it); it is not cached when autograd needs a graph
-    through the parameters. ``eval_kernel()`` returns it, and ``deconv_basicsr.fuse_deconv`` turns the layer
-    into that plain convolution.
+    In eval mode, the folded kernel is computed once and reused while the parameters hold the values it
+    came from (compared by value, so optimizer steps and writes through ``.data``, as BasicSR's EMA does,
+    refresh it) and the buffers have not been updated in place since (version counters: moving averages,
+    ``load_state_dict``, recalibration); it is not cached when autograd needs a graph through the
+    parameters. ``eval_kernel()`` returns it, and ``deconv_basicsr.fuse_deconv`` turns the layer into that
+    plain convolution.
 
     Args:
         in_channels (int): Input channels.
@@ -342,21 +343,30 @@ class FastDeconv(nn.Conv2d):
         return folded.reshape(self.weight.shape), bias
 
     def _fold_inputs(self):
-        """Everything the eval-mode kernel is computed from."""
-        return [t for t in (self.weight, self.bias) if t is not None] + list(self.buffers(recurse=False))
+        """What the eval-mode kernel is computed from: parameters (by value) and buffers (by version).
+
+        Parameters are compared by value: BasicSR's EMA writes them through ``.data``, which no version
+        counter sees. Buffers (a d x d matrix each, ten times the kernel's size) are compared by identity and
+        version counter, which every in-place update bumps (moving averages, ``load_state_dict``,
+        recalibration, the EMA's buffer copy); only a write through ``.data`` would go unnoticed.
+        """
+        params = [p for p in (self.weight, self.bias) if p is not None]
+        return params, [(b, b._version) for b in self.buffers(recurse=False)]
 
     def _cached_eval_kernel(self):
-        inputs = self._fold_inputs()
+        params, buffers = self._fold_inputs()
         if self._eval_cache is not None:
-            cached_inputs, kernel = self._eval_cache
+            cached_params, cached_buffers, kernel = self._eval_cache
             with single_thread(self.weight.device):
-                if len(cached_inputs) == len(inputs) and all(
-                        c.device == t.device and c.dtype == t.dtype and c.shape == t.shape and torch.equal(c, t)
-                        for c, t in zip(cached_inputs, inputs)):
+                if (len(cached_buffers) == len(buffers)
+                        and all(c is b and cv == v for (c, cv), (b, v) in zip(cached_buffers, buffers))
+                        and len(cached_params) == len(params) and all(
+                            c.device == p.device and c.dtype == p.dtype and c.shape == p.shape and torch.equal(c, p)
+                            for c, p in zip(cached_params, params))):
                     return kernel
         with torch.no_grad():
             kernel = self.eval_kernel()
-            self._eval_cache = [t.clone() for t in inputs], kernel
+            self._eval_cache = [p.clone() for p in params], buffers, kernel
         return kernel
 
     def eval_kernel(self):
