@@ -14,7 +14,7 @@ from deconv_basicsr.archs.deconv_edsr_arch import DeconvEDSR
 from deconv_basicsr.archs.deconv_srcnn_arch import DeconvSRCNN
 from deconv_basicsr.layers import FastDeconv, fuse_state_dict, fused_conv
 from deconv_basicsr.layers.isqrt import single_thread
-from deconv_basicsr.layers.moments import patch_moments
+from deconv_basicsr.layers.moments import patch_moments, symmetric_gram
 
 CONVERT_SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'convert_checkpoint.py'
 
@@ -77,6 +77,13 @@ def test_patch_moments_gradient_equals_autograd(geometry):
     torch.testing.assert_close(cov, ref_cov + 1e-5 * torch.eye(cov.shape[-1], dtype=torch.float64))
     expected = torch.autograd.grad((ref_mean * grad_mean).sum() + (ref_cov * grad_cov).sum(), x)[0]
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize('d, block_rows', [(10, 3), (12, 4), (7, 8), (288, 128)])
+def test_symmetric_gram_equals_the_full_product(d, block_rows):
+    # Uneven, even and single blocks, and the size DeconvEDSR-32 uses (two blocks of 144).
+    cols = torch.randn(2, d, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    torch.testing.assert_close(symmetric_gram(cols, block_rows), cols @ cols.transpose(1, 2))
 
 
 @pytest.mark.parametrize('channels, groups, block', [(4, 1, 2), (6, 3, 64), (4, 1, 4)])

@@ -91,12 +91,31 @@ class PatchSampler:
         return self.scatter(torch.baddbmm(shift, matrix, self.gather(x)), x.shape)
 
 
+def symmetric_gram(cols, block_rows=128):
+    """``cols @ cols^T`` for ``cols`` (batch, d, M), computing only the block upper triangle.
+
+    The product is symmetric, so for row blocks of ``block_rows`` each block row is multiplied only from its
+    diagonal block on and mirrored: about ``(k + 1) / 2k`` of the multiply-adds of one product for ``k``
+    blocks (0.625 for d = 576 in blocks of 144). Small ``d`` uses one product.
+    """
+    d = cols.shape[1]
+    k = d // block_rows
+    if k < 2:
+        return torch.bmm(cols, cols.transpose(1, 2))
+    bounds = [d * i // k for i in range(k + 1)]
+    gram = cols.new_empty(cols.shape[0], d, d)
+    for start, stop in zip(bounds, bounds[1:]):
+        torch.bmm(cols[:, start:stop], cols[:, start:].transpose(1, 2), out=gram[:, start:stop, start:])
+        gram[:, stop:, start:stop] = gram[:, start:stop, stop:].transpose(1, 2)
+    return gram
+
+
 class _PatchMoments(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, sampler, eps, dtype):
         cols, mean = sampler.gather_centred(x, dtype)
-        cov = torch.bmm(cols, cols.transpose(1, 2))
+        cov = symmetric_gram(cols)
         with single_thread(x.device):
             cov.div_(cols.shape[-1]).diagonal(dim1=-2, dim2=-1).add_(eps)
         ctx.sampler, ctx.samples = sampler, cols.shape[-1]
