@@ -76,11 +76,12 @@ def _divided_differences(eigvals, n_iter):
 def single_thread(device):
     """Run the enclosed CPU work on one thread (no effect for other devices).
 
-    For d x d work (d of a few hundred: elementwise steps of about a megabyte, the symmetric eigensolver's
-    thousands of small memory-bound steps) a thread team gains little, and each parallel step is a
-    synchronisation point that costs milliseconds once another process competes for the cores. Measured on
-    2 shared cores, d = 576: ``eigh`` median 86 ms on one thread against 217 ms on two, and one-megabyte
-    elementwise steps 0.1 ms against 4-12 ms. The large products stay multithreaded.
+    For small d x d work (elementwise steps of about a megabyte, thin products) a thread team gains little,
+    and each parallel step is a synchronisation point that costs milliseconds once another process competes
+    for the cores: measured on 2 shared cores, one-megabyte elementwise steps took 0.1 ms on one thread
+    against 4-12 ms on two. The large products and ``eigh`` keep the thread team (``eigh`` of 576 x 576
+    takes 17 ms on two idle cores against 21 ms on one; on cores shared with other jobs, set the thread
+    count to what is free, as for any torch job).
     """
     if device.type != 'cpu':
         yield
@@ -102,9 +103,9 @@ class _SpectralNewtonSchulz(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, cov, n_iter):
+        norm = torch.linalg.matrix_norm(cov, keepdim=True)
+        eigvals, eigvecs = torch.linalg.eigh(cov / norm)
         with single_thread(cov.device):
-            norm = torch.linalg.matrix_norm(cov, keepdim=True)
-            eigvals, eigvecs = torch.linalg.eigh(cov / norm)
             z = _scalar_newton_schulz(eigvals, n_iter) / norm.squeeze(-1).sqrt()
             scaled = eigvecs * z.unsqueeze(-2)
         ctx.save_for_backward(eigvals, eigvecs, norm)
