@@ -44,14 +44,14 @@ PRESETS = {
         'networks': {'edsr': {'num_feat': 32, 'num_block': 4, 'block': 32}, 'srcnn': {}},
         'scale': 2, 'iters': 1500, 'val_freq': 100, 'batch_size': 16, 'gt_size': 64, 'lr': 1e-4,
         'print_freq': 50, 'milestones': [1000000], 'ema_decay': 0, 'train_set': 'T91', 'val_sets': ['Set5'],
-        'recalibrate_batches': 32,
+        'recalibrate_batches': 16,
     },
     'paper': {
         'description': "the seed paper's schedule on DIV2K (EDSR recipe, 300k iterations): a GPU job",
         'networks': {'edsr': {}, 'srcnn': {}},
         'scale': 2, 'iters': 300000, 'val_freq': 5000, 'batch_size': 16, 'gt_size': 96, 'lr': 1e-4,
         'print_freq': 100, 'milestones': [200000], 'ema_decay': 0.999, 'train_set': 'DIV2K',
-        'val_sets': ['Set5'], 'recalibrate_batches': 32,
+        'val_sets': ['Set5'], 'recalibrate_batches': 16,
     },
 }
 

@@ -20,19 +20,20 @@ def _images(n, c=4, size=12, seed=0):
     return torch.einsum('dc,nchw->ndhw', mix, torch.randn(n, c, size, size, generator=g, dtype=torch.float64)) + 1
 
 
-def test_recalibration_pools_batches_as_one_batch():
+def test_recalibration_averages_batch_statistics_or_pools_batches_as_one_batch():
     torch.manual_seed(0)
     layer = FastDeconv(4, 3, 3, padding=1, block=2).double()
     x1, x2 = _images(2, seed=1), _images(2, seed=2)
     assert recalibrate_deconv_stats(layer, [x1, x2]) == 2
+    stats = [patch_statistics(x, 3, 1, layer.block) for x in (x1, x2)]
+    torch.testing.assert_close(layer.running_mean[0], (stats[0][0] + stats[1][0]) / 2)
+    torch.testing.assert_close(layer.running_deconv[0], (stats[0][1] + stats[1][1]) / 2)
+
+    recalibrate_deconv_stats(layer, [x1, x2], average='cov')
     # Equal batch sizes sample equally many patches, so pooling them is the concatenated batch.
     mean, deconv = patch_statistics(torch.cat([x1, x2]), 3, 1, layer.block)
     torch.testing.assert_close(layer.running_mean[0], mean)
     torch.testing.assert_close(layer.running_deconv[0], deconv)
-
-    recalibrate_deconv_stats(layer, [x1, x2], average='deconv')
-    stats = [patch_statistics(x, 3, 1, layer.block) for x in (x1, x2)]
-    torch.testing.assert_close(layer.running_deconv[0], (stats[0][1] + stats[1][1]) / 2)
     with pytest.raises(ValueError, match='average'):
         recalibrate_deconv_stats(layer, [x1], average='median')
 
@@ -188,7 +189,7 @@ def test_deconv_sr_model_recalibrates_net_and_ema_before_saving(tmp_path, fixed)
 
 def test_deconv_sr_model_options(tmp_path):
     model = _model(tmp_path)
-    assert (model.recalibrate_batches, model.recalibrate_fixed, model.recalibrate_average) == (32, False, 'cov')
+    assert (model.recalibrate_batches, model.recalibrate_fixed, model.recalibrate_average) == (16, False, 'deconv')
     model = _model(tmp_path, recalibrate_batches=0, ema_decay=0)
     _train(model, 2)
     before = copy.deepcopy(model.net_g.state_dict())

@@ -7,7 +7,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from deconv_basicsr.layers.recalibrate import AVERAGES, recalibrate_deconv_stats
 
 #: Defaults of the ``val`` options that control recalibration (see ``DeconvSRModel``).
-RECALIBRATE_DEFAULTS = {'recalibrate_batches': 32, 'recalibrate_fixed': False, 'recalibrate_average': 'cov'}
+RECALIBRATE_DEFAULTS = {'recalibrate_batches': 16, 'recalibrate_fixed': False, 'recalibrate_average': 'deconv'}
 
 
 @MODEL_REGISTRY.register()
@@ -20,8 +20,8 @@ class DeconvSRModel(SRModel):
     PSNR swings with whichever batches came last. This model recomputes the running statistics of ``net_g``
     (and of ``net_g_ema``) from ``N`` training batches pushed through the current weights
     (``deconv_basicsr.layers.recalibrate.recalibrate_deconv_stats``) before validating or saving, as
-    "precise BN" does for batch normalisation: by default the last ``N`` batches it trained on, pooled as one
-    batch (README, "Evaluation statistics", has the measurements behind these defaults). Saved checkpoints
+    "precise BN" does for batch normalisation: by default the last 16 batches it trained on, averaging their
+    whitening matrices (README, "Evaluation statistics", has the measurements behind these defaults). Saved checkpoints
     (``params`` and ``params_ema``) hold the statistics that validation used. Training is unchanged (unless
     ``freeze`` is on: its frozen steps whiten with the running statistics, recalibrated ones included).
 
@@ -29,10 +29,10 @@ class DeconvSRModel(SRModel):
 
         model_type: DeconvSRModel
         val:
-          recalibrate_batches: 32        # N; 0 keeps the moving averages, as the reference does
+          recalibrate_batches: 16        # N; 0 keeps the moving averages, as the reference does
           recalibrate_fixed: false       # true: the first N training batches, the same set every time
-          recalibrate_average: cov       # whitening matrix of the pooled covariance; deconv: mean of the
-                                         # batch whitening matrices (what the moving average averages)
+          recalibrate_average: deconv    # mean of the batch whitening matrices (what the moving average
+                                         # averages); cov: whitening matrix of the pooled covariance
 
     The cached batches are LQ tensors of the training loader, kept on the model's device
     (``N * batch * 3 * h * w`` values). A resumed run caches new ones. Until a batch is cached (a test run)
