@@ -16,8 +16,11 @@ trajectory. Each deconv checkpoint is validated with every estimate (``--estimat
 - ``emaCov``:           EMA (momentum 0.1) of the mean and of the covariance, D = isqrt(EMA of Cov).
 - ``recal N``:          recalibrated on the last N training batches with the current weights, pooled
                         covariance (``recalibrate_deconv_stats(average='cov')``).
-- ``recal N avgD``:     the same batches, averaging the batch D's (``average='deconv'``).
+- ``recal N avgD``:     the same batches, averaging the batch D's (``average='deconv'``), for each N.
 - ``fixed N``, ``fixed N avgD``: the same, on the first N training batches, the same set every time.
+- ``ema``:              an exponential moving average of the weights (``--ema-decay``, BasicSR's ``ema_decay``;
+                        buffers copied, as deconv_basicsr's compatibility patch has it), recalibrated on the
+                        last max(N) batches averaging D; with ``baseline`` also the baseline's weight average.
 - ``own``:              every validation image whitened with its own statistics.
 - ``set5 pooled``:      statistics pooled over the five Set5 images (a diagnostic of the crop/whole-image
                         gap, not a usable estimate).
@@ -57,7 +60,8 @@ from deconv_basicsr.layers.isqrt import isqrt  # noqa: E402
 from deconv_basicsr.layers.recalibrate import recalibrate_deconv_stats  # noqa: E402
 
 
-ESTIMATES = ('baseline', 'running', 'emaD m=0.01', 'emaCov', 'recal', 'avgD', 'fixed', 'fixed avgD', 'own', 'set5')
+ESTIMATES = ('baseline', 'running', 'emaD m=0.01', 'emaCov', 'recal', 'avgD', 'fixed', 'fixed avgD', 'ema', 'own',
+             'set5')
 
 
 def load_pairs(folder, scale):
@@ -179,6 +183,15 @@ class ShadowEstimates:
         return [(m, isqrt(c, layer.n_iter, 'spectral')) for (m, c), layer in zip(self.est[name], self.layers)]
 
 
+@torch.no_grad()
+def update_weight_average(average, model, decay):
+    """BasicSR's model_ema step: parameters averaged, buffers copied."""
+    for a, p in zip(average.parameters(), model.parameters()):
+        a.mul_(decay).add_(p, alpha=1 - decay)
+    for a, b in zip(average.buffers(), model.buffers()):
+        a.copy_(b)
+
+
 def recalibrated(model, batches, average='cov'):
     model = clone(model)
     recalibrate_deconv_stats(model, batches, average=average)
@@ -250,6 +263,7 @@ def main():
     parser.add_argument('--final-only', action='store_true',
                         help='train the deconv arm only, without validations, then run the final analysis '
                         '(the same deconv trajectory: same seed and batches)')
+    parser.add_argument('--ema-decay', type=float, default=0.99, help='decay of the weight average (estimate ema)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=2)
     args = parser.parse_args()
@@ -271,6 +285,7 @@ def main():
     if args.final_only or 'baseline' not in args.estimates:
         del arms['baseline']
     opts = {name: torch.optim.Adam(net.parameters(), lr=1e-4) for name, net in arms.items()}
+    averages = {name: clone(net) for name, net in arms.items()} if 'ema' in args.estimates else {}
     sampler = CropSampler(train_pairs, args.gt_size, scale, args.batch_size, args.seed)
     recent = []  # the last max(args.recal) training LQ batches
     first = []  # the first max(args.recal_fixed) training LQ batches, kept for the whole run
@@ -293,6 +308,8 @@ def main():
             F.l1_loss(net(lq), gt).backward()
             opts[name].step()
             step_time[name] += time.time() - start
+            if name in averages:
+                update_weight_average(averages[name], net, args.ema_decay)
         if it % args.val_every or args.final_only:
             continue
         start = time.time()
@@ -324,9 +341,16 @@ def main():
             candidates[f'fixed {n} avgD'] = stats_of(model)
             record(f'fixed {n} avgD', validate(model, val_pairs, scale))
         if 'avgD' in want:
-            model = recalibrated(deconv, recent[-max(args.recal):], average='deconv')
-            candidates[f'recal {max(args.recal)} avgD'] = stats_of(model)
-            record(f'recal {max(args.recal)} avgD', validate(model, val_pairs, scale))
+            for n in args.recal:
+                model = recalibrated(deconv, recent[-n:], average='deconv')
+                candidates[f'recal {n} avgD'] = stats_of(model)
+                record(f'recal {n} avgD', validate(model, val_pairs, scale))
+        if 'ema' in want:
+            if 'baseline' in averages:
+                record('baseline ema', validate(averages['baseline'], val_pairs, scale))
+            n = max(args.recal)
+            model = recalibrated(averages['deconv'], recent[-n:], average='deconv')
+            record(f'ema recal {n} avgD', validate(model, val_pairs, scale))
         if 'own' in want:
             record('own', validate(deconv, val_pairs, scale, own_statistics=True))
         if 'set5' in want:
