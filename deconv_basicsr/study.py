@@ -27,7 +27,14 @@ PAIRS = {
     'edsr': ({'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 64, 'num_block': 16, 'res_scale': 1,
               'img_range': 255.0, 'rgb_mean': [0.4488, 0.4371, 0.4040]}, {'type': 'DeconvEDSR'}),
     'srcnn': ({'type': 'SRCNN', 'num_in_ch': 3, 'num_out_ch': 3}, {'type': 'DeconvSRCNN'}),
+    # The seed paper does not say which SRCNN layers it deconvolved: only the middle one, in blocks of 16.
+    'srcnn_conv2': ({'type': 'SRCNN', 'num_in_ch': 3, 'num_out_ch': 3},
+                    {'type': 'DeconvSRCNN', 'deconv_layers': [2], 'block': 16}),
 }
+# Pairs run when none are named.
+DEFAULT_PAIRS = ('edsr', 'srcnn')
+# Pairs whose baseline is another pair's (same network and sizes): it is trained once, under that name.
+SHARED_BASELINE = {'srcnn_conv2': 'srcnn'}
 
 # Each preset: network overrides per pair, schedule, and data. 'data' is the default dataset when --data
 # is not given ('embedded': the dataset built from the photos scikit-image ships).
@@ -40,7 +47,8 @@ PRESETS = {
         'recalibrate_batches': 4,
     },
     'cpu': {
-        'description': 'both pairs, sized for 2 CPU cores in under 45 minutes; train on T91, validate on Set5',
+        'description': 'EDSR and SRCNN pairs, sized for 2 CPU cores in under 45 minutes; train on T91, validate on '
+                       'Set5',
         'networks': {'edsr': {'num_feat': 32, 'num_block': 4, 'block': 32}, 'srcnn': {}},
         'scale': 2, 'iters': 1500, 'val_freq': 100, 'batch_size': 16, 'gt_size': 64, 'lr': 1e-4,
         'print_freq': 50, 'milestones': [1000000], 'ema_decay': 0, 'train_set': 'T91', 'val_sets': ['Set5'],
@@ -57,13 +65,25 @@ PRESETS = {
 
 
 def arm_name(preset, pair, arm):
+    if arm == 'baseline':
+        pair = SHARED_BASELINE.get(pair, pair)
     return f'study_{preset}_{pair}_{arm}'
+
+
+def arm_label(preset, pair, arm):
+    """The arm's network type, with the pair's own deconv settings (e.g. ``DeconvSRCNN (conv 2, block 16)``)."""
+    net = network_options(preset, pair, arm)
+    own = PAIRS[pair][1] if arm == 'deconv' else {}
+    details = [f"conv {', '.join(map(str, own['deconv_layers']))}" if 'deconv_layers' in own else None,
+               f"block {own['block']}" if 'block' in own else None]
+    details = ', '.join(d for d in details if d)
+    return f"{net['type']} ({details})" if details else net['type']
 
 
 def network_options(preset, pair, arm):
     """The arm's ``network_g``: the pair's network, the preset's sizes, and the deconv settings if any."""
     baseline, deconv = deepcopy(PAIRS[pair])
-    sizes = dict(PRESETS[preset]['networks'][pair])
+    sizes = dict(PRESETS[preset]['networks'][SHARED_BASELINE.get(pair, pair)])
     deconv_only = {k: sizes.pop(k) for k in ('block', ) if k in sizes}
     net = baseline
     if arm == 'deconv':
@@ -167,6 +187,12 @@ def first_reaching(curve, target):
     return next((it for it, psnr in curve if psnr >= target), None)
 
 
+def late_swing(curve):
+    """Median absolute change between consecutive validations over the second half of the curve."""
+    late = [psnr for _, psnr in curve[len(curve) // 2:]]
+    return statistics.median(abs(b - a) for a, b in zip(late, late[1:])) if len(late) > 1 else math.nan
+
+
 def write_outputs(out, preset, dataset, results):
     """``curves.csv``, ``{pair}.png`` and ``summary.md`` from ``results[pair][arm] = (curve, sec/iter)``."""
     import matplotlib
@@ -187,11 +213,12 @@ def write_outputs(out, preset, dataset, results):
              f"crops, Adam {p['lr']:g}, L1, same seed for both arms; validation PSNR on {dataset} "
              f"(Y channel, border {p['scale']}) every {p['val_freq']} iterations.", '',
              '| pair | baseline final | deconv final | difference | baseline best | deconv best | '
-             'deconv reaches baseline final at | s/iter baseline | s/iter deconv |',
-             '|---|---|---|---|---|---|---|---|---|']
+             'deconv reaches baseline final at | late swing baseline | late swing deconv | s/iter baseline | '
+             's/iter deconv |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
     for pair, arms in results.items():
         (base_curve, base_time), (dec_curve, dec_time) = arms['baseline'], arms['deconv']
-        names = [network_options(preset, pair, arm)['type'] for arm in ARMS]
+        names = [arm_label(preset, pair, arm) for arm in ARMS]
         fig, ax = plt.subplots(figsize=(6, 4))
         for arm, curve, label in zip(ARMS, (base_curve, dec_curve), names):
             if curve:
@@ -205,14 +232,17 @@ def write_outputs(out, preset, dataset, results):
         fig.savefig(osp.join(out, f'{pair}.png'), dpi=120)
         plt.close(fig)
         if not (base_curve and dec_curve):
-            lines.append(f'| {pair} | no validation yet | | | | | | | |')
+            lines.append(f'| {pair} | no validation yet | | | | | | | | | |')
             continue
         base_final, dec_final = base_curve[-1][1], dec_curve[-1][1]
         reach = first_reaching(dec_curve, base_final)
         lines.append(f'| {names[0]} / {names[1]} | {base_final:.3f} | {dec_final:.3f} | {dec_final - base_final:+.3f} '
                      f'| {max(v for _, v in base_curve):.3f} | {max(v for _, v in dec_curve):.3f} '
-                     f"| {reach if reach is not None else 'never'} | {base_time:.3f} | {dec_time:.3f} |")
-    lines += ['', 'Curves: ' + ', '.join(f'`{pair}.png`' for pair in results) + '; values in `curves.csv`.', '']
+                     f"| {reach if reach is not None else 'never'} | {late_swing(base_curve):.3f} "
+                     f'| {late_swing(dec_curve):.3f} | {base_time:.3f} | {dec_time:.3f} |')
+    lines += ['', 'Late swing: median absolute change (dB) between consecutive validations over the second half '
+              'of training.', 'Curves: ' + ', '.join(f'`{pair}.png`' for pair in results) + '; values in `curves.csv`.',
+              '']
     with open(osp.join(out, 'summary.md'), 'w') as f:
         f.write('\n'.join(lines))
     return '\n'.join(lines)
@@ -270,7 +300,7 @@ def prepare_datasets(preset, out, data=None):
 
 
 def run_study(preset, datasets, out, pairs=None, seed=0):
-    """Train every arm of ``pairs`` (default: both) under ``preset`` and write the study's outputs.
+    """Train every arm of ``pairs`` (default: ``DEFAULT_PAIRS``) under ``preset`` and write the study's outputs.
 
     Args:
         preset (str): A key of ``PRESETS``.
@@ -284,11 +314,11 @@ def run_study(preset, datasets, out, pairs=None, seed=0):
     """
     from tqdm import tqdm
 
-    pairs = list(pairs or PAIRS)
+    pairs = list(pairs or DEFAULT_PAIRS)
     out = osp.abspath(out)
     os.makedirs(osp.join(out, 'options'), exist_ok=True)
     iters = PRESETS[preset]['iters']
-    jobs = [(pair, arm) for pair in pairs for arm in ARMS]
+    jobs = list({arm_name(preset, pair, arm): (pair, arm) for pair in pairs for arm in ARMS}.values())
     progress = tqdm(total=iters * len(jobs), desc=f'study {preset}', unit='it', dynamic_ncols=True)
     for index, (pair, arm) in enumerate(jobs):
         name = arm_name(preset, pair, arm)

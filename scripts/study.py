@@ -4,13 +4,13 @@
     python scripts/study.py --preset cpu --data ../shared/datasets --out study_cpu
     python scripts/study.py --preset paper --data datasets      # DIV2K LMDBs: a GPU job
 
-Writes OUT/curves.csv, OUT/{edsr,srcnn}.png and OUT/summary.md. Rerunning the same command resumes an
+Writes OUT/curves.csv, OUT/{PAIR}.png and OUT/summary.md. Rerunning the same command resumes an
 interrupted study.
 """
 import argparse
 
 import deconv_basicsr  # noqa: F401  (registers the archs before BasicSR builds them)
-from deconv_basicsr.study import PAIRS, PRESETS, prepare_datasets, run_study
+from deconv_basicsr.study import DEFAULT_PAIRS, PAIRS, PRESETS, prepare_datasets, run_study
 
 
 def main():
@@ -20,7 +20,9 @@ def main():
     parser.add_argument('--data', help='folder with the HR image folders (T91/, Set5/, ...) or DIV2K/ LMDBs; '
                         'default: the embedded dataset')
     parser.add_argument('--out', help='output folder (default: study_PRESET)')
-    parser.add_argument('--pairs', nargs='+', choices=sorted(PAIRS), help='default: all pairs')
+    parser.add_argument('--pairs', nargs='+', choices=sorted(PAIRS),
+                        help=f"default: {' '.join(DEFAULT_PAIRS)}; srcnn_conv2: DeconvSRCNN with only conv2 "
+                        'deconvolved, block 16, against the srcnn baseline')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
     out = args.out or f'study_{args.preset}'

@@ -5,9 +5,25 @@ from pathlib import Path
 
 from helpers import check_python
 
-from deconv_basicsr.study import PRESETS, arm_name
+from deconv_basicsr.study import PRESETS, arm_name, late_swing, network_options
 
 STUDY = str(Path(__file__).resolve().parents[1] / 'scripts' / 'study.py')
+
+
+def test_srcnn_conv2_pair_shares_the_srcnn_baseline_and_builds():
+    from basicsr.utils.registry import ARCH_REGISTRY
+    assert arm_name('cpu', 'srcnn_conv2', 'baseline') == arm_name('cpu', 'srcnn', 'baseline')
+    assert network_options('cpu', 'srcnn_conv2', 'baseline') == network_options('cpu', 'srcnn', 'baseline')
+    net = network_options('smoke', 'srcnn_conv2', 'deconv')
+    model = ARCH_REGISTRY.get(net.pop('type'))(**net)
+    assert [type(m).__name__ for m in (model.conv1, model.conv2, model.conv3)] == ['Conv2d', 'FastDeconv', 'Conv2d']
+    assert model.conv2.block == 16
+
+
+def test_late_swing_is_the_median_change_over_the_second_half():
+    curve = list(enumerate([20.0, 25.0, 30.0, 31.5, 31.0, 31.4]))  # second half: 31.5, 31.0, 31.4
+    assert abs(late_swing(curve) - 0.45) < 1e-12
+    assert late_swing(curve[:2]) != late_swing(curve[:2])  # NaN: too few validations
 
 
 def test_smoke_study_writes_curves_plots_summary_and_resumes(tmp_path):
