@@ -263,7 +263,7 @@ def main():
     parser.add_argument('--final-only', action='store_true',
                         help='train the deconv arm only, without validations, then run the final analysis '
                         '(the same deconv trajectory: same seed and batches)')
-    parser.add_argument('--ema-decay', type=float, default=0.99, help='decay of the weight average (estimate ema)')
+    parser.add_argument('--ema-decay', type=float, default=0.98, help='decay of the weight average (estimate ema)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=2)
     args = parser.parse_args()
