@@ -104,8 +104,7 @@ def to_reference(model):
     model = copy.deepcopy(model)
     for name, module in list(model.named_modules()):
         if isinstance(module, FastDeconv):
-            parent, _, child = name.rpartition('.')
-            setattr(model.get_submodule(parent), child, ReferenceDeconv(module))
+            model.set_submodule(name, ReferenceDeconv(module))
     return model
 
 

@@ -47,10 +47,8 @@ def convert_convs(module, names=None, **deconv_settings):
         nn.Module: ``module`` itself.
     """
     for name in conv_names(module) if names is None else names:
-        parent_name, _, child_name = name.rpartition('.')
-        parent = module.get_submodule(parent_name)
-        conv = getattr(parent, child_name)
+        conv = module.get_submodule(name)
         if type(conv) is not nn.Conv2d:
             raise ValueError(f'{name!r} is a {type(conv).__name__}, not a plain nn.Conv2d')
-        setattr(parent, child_name, deconv_from_conv(conv, **deconv_settings))
+        module.set_submodule(name, deconv_from_conv(conv, **deconv_settings))
     return module

@@ -49,8 +49,7 @@ def fuse_deconv(model):
         return fused_conv(model)
     for name, module in list(model.named_modules()):
         if isinstance(module, FastDeconv):
-            parent_name, _, child_name = name.rpartition('.')
-            setattr(model.get_submodule(parent_name), child_name, fused_conv(module))
+            model.set_submodule(name, fused_conv(module))
     return model
 
 
