@@ -8,6 +8,8 @@ Import them in test files with ``from helpers import ...`` (pytest puts ``tests/
 * ``tiny_network(arch, ...)``: ``network_g`` options of a tiny EDSR-like network (8 features, 1 block).
 * ``sr_options(name, gt_dir, lq_dir, network_g, ...)``: a complete ``SRModel`` training option dict for
   the CPU (``num_gpu: 0``): a few iterations, validation, checkpoints, EMA; ``sr_test_options`` for testing.
+* ``model_options(network_g, ...)``: options for ``basicsr.models.build_model`` of a training model on the
+  CPU without datasets (Adam, L1, EMA), to call ``feed_data`` / ``optimize_parameters`` on directly.
 * ``write_options(path, opt)``: writes an option dict as YAML.
 * ``copy_basicsr_script(root, 'train.py')``: copies BasicSR's installed, unedited ``train.py`` or
   ``test.py`` to ``root/basicsr/``, so that running it from ``root`` makes ``root`` the root path.
@@ -165,3 +167,21 @@ def check_python(args, cwd=None, env=None, timeout=600):
     result = run_python(args, cwd=cwd, env=env, timeout=timeout)
     assert result.returncode == 0, f'{args} failed with code {result.returncode}:\n{result.stdout}'
     return result
+
+
+def model_options(network_g, model_type='SRModel', **extra):
+    """Options for ``build_model`` of an in-memory training model on the CPU (no datasets, EMA 0.999)."""
+    opt = {
+        'name': 'test', 'model_type': model_type, 'num_gpu': 0, 'is_train': True, 'dist': False, 'rank': 0,
+        'world_size': 1, 'scale': 2,
+        'network_g': network_g,
+        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
+        'train': {
+            'ema_decay': 0.999,
+            'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.99]},
+            'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
+            'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'},
+        },
+    }
+    opt.update(extra)
+    return opt

@@ -2,6 +2,7 @@
 import pytest
 import torch
 from torch import nn
+from helpers import model_options
 
 import deconv_basicsr  # noqa: F401  (registers the archs)
 from basicsr.archs import build_network
@@ -77,23 +78,6 @@ def test_srcnn_defaults_and_deconv_layers():
         build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'deconv_layers': [4]})
 
 
-def _model_options(network_g, model_type='SRModel', **extra):
-    opt = {
-        'name': 'test', 'model_type': model_type, 'num_gpu': 0, 'is_train': True, 'dist': False, 'rank': 0,
-        'world_size': 1, 'scale': 2,
-        'network_g': network_g,
-        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
-        'train': {
-            'ema_decay': 0.999,
-            'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.99]},
-            'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
-            'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'},
-        },
-    }
-    opt.update(extra)
-    return opt
-
-
 TINY = {
     'DeconvEDSR': {'type': 'DeconvEDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_block': 1,
                    'upscale': 2, 'block': 8},
@@ -115,7 +99,7 @@ def _train_steps(model, steps, lq_size=12, seed=0):
 
 @pytest.mark.parametrize('name', ARCHS)
 def test_srmodel_trains_and_ema_network_follows_statistics(name):
-    model = build_model(_model_options(dict(TINY[name])))
+    model = build_model(model_options(dict(TINY[name])))
     before = {k: v.clone() for k, v in model.net_g.state_dict().items()}
     _train_steps(model, 3)
     after = model.net_g.state_dict()
@@ -131,7 +115,7 @@ def test_srmodel_trains_and_ema_network_follows_statistics(name):
 
 
 def test_deconv_edsr_as_srgan_generator_with_ema():
-    options = _model_options(
+    options = model_options(
         dict(TINY['DeconvEDSR']),
         model_type='SRGANModel',
         network_d={'type': 'VGGStyleDiscriminator', 'num_in_ch': 3, 'num_feat': 4, 'input_size': 128})

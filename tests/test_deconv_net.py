@@ -14,6 +14,7 @@ from basicsr.archs import build_network
 from basicsr.models import build_model
 from basicsr.utils.options import ordered_yaml
 from torch import nn
+from helpers import model_options
 
 from deconv_basicsr.layers import FastDeconv
 
@@ -96,25 +97,11 @@ def test_bad_patterns_are_refused_naming_the_option_key():
         build_network({'type': 'DeconvNet', 'arch': 'MSRResNet'})
 
 
-def _model_options(network_g):
-    return {
-        'name': 'deconv_net', 'model_type': 'SRModel', 'num_gpu': 0, 'is_train': True, 'dist': False, 'rank': 0,
-        'world_size': 1, 'scale': 2, 'network_g': network_g,
-        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
-        'train': {
-            'ema_decay': 0.999,
-            'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.99]},
-            'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
-            'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'},
-        },
-    }
-
-
 @pytest.mark.parametrize('arch,include', [(MSRRESNET, ['body.*']), (RCAN, ['body.*'])], ids=['MSRResNet', 'RCAN'])
 @pytest.mark.filterwarnings('ignore:DeconvNet. keeping')
 def test_srmodel_trains_then_fuses_back_to_the_plain_arch(arch, include):
     torch.manual_seed(0)
-    model = build_model(_model_options({'type': 'DeconvNet', 'arch': dict(arch), 'include': include, 'block': 8}))
+    model = build_model(model_options({'type': 'DeconvNet', 'arch': dict(arch), 'include': include, 'block': 8}))
     net = model.net_g
     assert _deconv_names(net)
     before = {key: value.clone() for key, value in net.state_dict().items()}
