@@ -144,7 +144,7 @@ class Variant:
 
 def exact_method(model, device):
     """The inverse square root method the layers of ``model`` use on ``device`` ('auto' resolved)."""
-    return next(m for m in model.modules() if isinstance(m, FastDeconv))._isqrt_method(device)
+    return next(m for m in model.modules() if isinstance(m, FastDeconv)).isqrt_method_for(device)
 
 
 def build_variants(network, device, stats_period):

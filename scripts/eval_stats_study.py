@@ -131,7 +131,7 @@ def clone(model):
     """A deep copy without ShadowEstimates' capturing hooks (they must see training batches only)."""
     model = copy.deepcopy(model)
     for layer in deconv_layers(model):
-        layer.__dict__.pop('_batch_moments', None)
+        layer.__dict__.pop("batch_moments", None)
     return model
 
 
@@ -156,10 +156,10 @@ class ShadowEstimates:
             'emaCov': [(m.clone(), e.clone()) for m, e in zip(zero, eye)],
         }
         for i, layer in enumerate(self.layers):
-            layer._batch_moments = self._capturing(layer, i)
+            layer.batch_moments = self._capturing(layer, i)
 
     def _capturing(self, layer, i):
-        moments = type(layer)._batch_moments.__get__(layer)
+        moments = type(layer).batch_moments.__get__(layer)
 
         def captured(x):
             mean, cov = moments(x)

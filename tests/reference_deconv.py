@@ -7,6 +7,7 @@ belongs to block ``f % G``), centre, covariance plus ``eps I``, coupled Newtonâ€
 group by group.
 """
 import torch
+from torch import nn
 from torch.nn import functional as F
 from torch.nn.modules.utils import _pair
 
@@ -58,3 +59,30 @@ def whitened_conv(x, weight, bias, mean, deconv, stride=1, padding=0, dilation=1
     out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     out_w = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     return out.transpose(1, 2).reshape(n, out_channels, out_h, out_w)
+
+
+class ReferenceLayer(nn.Module):
+    """The reference layer's parameters and buffers, by name and shape, for ``groups == 1``: ``weight``,
+    ``bias``, ``running_mean`` (d,) and ``running_deconv`` (d, d), no step counter. Training steps update the
+    moving averages (momentum 0.1, from 0 and I) with ``patch_statistics``; eval whitens every patch
+    explicitly with them."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, padding, block, n_iter=5, momentum=0.1):
+        super().__init__()
+        self.kernel_size, self.padding, self.block, self.n_iter = kernel_size, padding, block, n_iter
+        self.momentum = momentum
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size) * 0.1)
+        self.bias = nn.Parameter(torch.randn(out_channels) * 0.1)
+        d = kernel_size * kernel_size * block
+        self.register_buffer('running_mean', torch.zeros(d))
+        self.register_buffer('running_deconv', torch.eye(d))
+
+    def forward(self, x):
+        if self.training:
+            mean, deconv = patch_statistics(x, self.kernel_size, self.padding, self.block, n_iter=self.n_iter)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_deconv.lerp_(deconv, self.momentum)
+        else:
+            mean, deconv = self.running_mean, self.running_deconv
+        return whitened_conv(x, self.weight, self.bias, mean, deconv, padding=self.padding)

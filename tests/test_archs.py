@@ -1,4 +1,6 @@
 """The archs: registry, defaults, EDSR compatibility, and training steps inside BasicSR's model types."""
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -11,7 +13,7 @@ from basicsr.models import build_model
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from deconv_basicsr.archs.deconv_edsr_arch import DeconvEDSR
-from deconv_basicsr.layers import FastDeconv
+from deconv_basicsr.layers import DECONV_SETTINGS, FastDeconv
 
 ARCHS = ['DeconvEDSR', 'SRCNN', 'DeconvSRCNN']
 
@@ -76,6 +78,44 @@ def test_srcnn_defaults_and_deconv_layers():
     assert _deconv_names(only_middle) == ['conv2'] and only_middle.conv2.num_features == 400
     with pytest.raises(ValueError, match='deconv_layers'):
         build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'deconv_layers': [4]})
+
+
+def _layer_settings(layer):
+    return layer.n_iter, layer.freeze
+
+
+def test_input_layers_follow_the_reference_convention_by_default():
+    srcnn = build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3})
+    assert _layer_settings(srcnn.conv1) == (15, True) and _layer_settings(srcnn.conv2) == (5, False)
+    same = build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'input_layer': 'same', 'n_iter': 7})
+    assert _layer_settings(same.conv1) == (7, False) == _layer_settings(same.conv2)
+    custom = build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'freeze_iter': 20,
+                            'input_layer': {'n_iter': 10, 'freeze': True}})
+    assert _layer_settings(custom.conv1) == (10, True) and custom.conv1.freeze_iter == 20
+    assert _layer_settings(custom.conv2) == (5, False)
+    edsr = DeconvEDSR(3, 3, num_feat=8, num_block=1, upscale=2, deconv_modules=['conv_first', 'body'])
+    assert _layer_settings(edsr.conv_first) == (15, True) and _layer_settings(edsr.body[0].conv1) == (5, False)
+    net = build_network({'type': 'DeconvNet', 'arch': {'type': 'SRCNN', 'num_in_ch': 3, 'num_out_ch': 3}})
+    assert _layer_settings(net.conv1) == (15, True) and _layer_settings(net.conv3) == (5, False)
+
+
+@pytest.mark.parametrize('options', [
+    {'type': 'DeconvEDSR', 'num_in_ch': 3, 'num_out_ch': 3},
+    {'type': 'DeconvSRCNN'},
+    {'type': 'DeconvNet', 'arch': {'type': 'SRCNN'}},
+])
+def test_layer_settings_are_fastdeconvs_signature_checked_by_name(options):
+    arch = ARCH_REGISTRY.get(options['type'])
+    keys = set(inspect.signature(arch).parameters)
+    assert set(DECONV_SETTINGS) | {'input_layer'} <= keys
+    net = build_network({**options, 'momentum': 0.5, 'sampling_stride': 2})
+    assert all(m.momentum == 0.5 and m.sampling_stride == 2 for m in net.modules() if isinstance(m, FastDeconv))
+    with pytest.raises(ValueError, match=r'^network_g.n_itr: unknown option for Deconv\w+; did you mean n_iter\?$'):
+        build_network({**options, 'n_itr': 3})
+    with pytest.raises(ValueError, match=r'network_g.input_layer.fraeze: .* did you mean input_layer.freeze\?'):
+        build_network({**options, 'input_layer': {'fraeze': True}})
+    with pytest.raises(ValueError, match='network_g.input_layer'):
+        build_network({**options, 'input_layer': 'exact'})
 
 
 TINY = {

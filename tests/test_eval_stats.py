@@ -94,8 +94,9 @@ def test_running_statistics_swing_while_the_weights_hold_still(one_thread):
     After training, the weights stay fixed while training batches keep coming (as between two validations
     of a converged run, magnified). The running statistics follow whichever batches came last, and the
     validation PSNR with them moves by dB although the network does not. Recalibrated on the last 16
-    batches (DeconvSRModel's default) it moves far less and lies higher; on the same 16 batches every time
-    (``recalibrate_fixed``) it does not move at all.
+    batches (DeconvSRModel's default) it moves far less and lies higher; and two disjoint fixed sets of 16
+    batches (``recalibrate_fixed``, as two runs would pick them) agree far better than the running
+    statistics do with themselves.
     """
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
@@ -110,8 +111,7 @@ def test_running_statistics_swing_while_the_weights_hold_still(one_thread):
         optimizer.zero_grad()
         nn.functional.l1_loss(net(seen[-1]), gt).backward()
         optimizer.step()
-    fixed = seen[:16]
-    running, recent, same = [], [], []
+    running, recent = [], []
     with torch.no_grad():
         for _ in range(6):
             for _ in range(5):  # training-mode forwards only: the running statistics move, the weights do not
@@ -121,8 +121,10 @@ def test_running_statistics_swing_while_the_weights_hold_still(one_thread):
             running.append(_psnr(model(val_lq), val_gt))
             recalibrate_deconv_stats(model, seen[-16:])
             recent.append(_psnr(model(val_lq), val_gt))
-            recalibrate_deconv_stats(model, fixed)
-            same.append(_psnr(model(val_lq), val_gt))
+        fixed = []
+        for batches in (seen[:16], seen[16:32]):
+            recalibrate_deconv_stats(model, batches)
+            fixed.append(_psnr(model(val_lq), val_gt))
 
     def spread(curve):
         return max(curve) - min(curve)
@@ -130,7 +132,7 @@ def test_running_statistics_swing_while_the_weights_hold_still(one_thread):
     assert spread(running) > 3, running
     assert spread(recent) < 0.25 * spread(running), (running, recent)
     assert min(recent) > sum(running) / len(running), (running, recent)
-    assert spread(same) < 1e-3, same
+    assert spread(fixed) < 0.25 * spread(running), (running, fixed)
 
 
 # ---- DeconvSRModel --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from deconv_basicsr.layers import FastDeconv
 from deconv_basicsr.layers.isqrt import newton_schulz, spectral
-from reference_deconv import newton_schulz_reference, patch_statistics, whitened_conv
+from reference_deconv import ReferenceLayer, newton_schulz_reference, patch_statistics, whitened_conv
 
 METHODS = ['newton_schulz', 'spectral']
 
@@ -100,8 +100,9 @@ def test_whitening_decorrelates_sampled_patches():
     """With enough Newton–Schulz steps, D whitens the sampled patches: D Cov D = I."""
     layer = FastDeconv(4, 4, 3, padding=1, block=4, n_iter=30, isqrt_method='newton_schulz').double()
     x = _input(4, n=4, h=30, w=30)
-    cols = layer._sample_patches(x)[0]
-    mean, deconv = layer._batch_statistics(x)
+    cols = layer.sample_patches(x)[0]
+    mean, cov = layer.batch_moments(x)
+    deconv = layer.whitening(cov)
     centred = cols - mean[0, :, None]
     white = deconv[0] @ centred
     cov_white = white @ white.T / cols.shape[1]
@@ -255,3 +256,24 @@ def test_bfloat16_autocast_keeps_statistics_in_float32():
     torch.testing.assert_close(layer.running_deconv, reference.running_deconv)
     rel = (out.float() - expected).norm() / expected.norm()
     assert rel < 2e-2, rel
+
+
+def test_loads_reference_checkpoints_and_gives_the_same_eval_output():
+    """A state_dict with the reference layer's shapes, (d,) and (d, d) and no step counter, loads strictly."""
+    torch.manual_seed(0)
+    reference = ReferenceLayer(8, 5, 3, padding=1, block=4).double()
+    for seed in range(3):
+        reference(_input(8, seed=seed))
+    reference.eval()
+    state = reference.state_dict()
+    assert state['running_mean'].shape == (36, ) and state['running_deconv'].shape == (36, 36)
+    layer = FastDeconv(8, 5, 3, padding=1, block=4).double()
+    layer.load_state_dict(state)
+    layer.eval()
+    x = _input(8, seed=5)
+    torch.testing.assert_close(layer(x), reference(x), rtol=1e-10, atol=1e-10)
+    assert int(layer.num_batches_tracked) == 0
+    # The layer's own checkpoints still load as they are.
+    again = FastDeconv(8, 5, 3, padding=1, block=4).double()
+    again.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(again.eval()(x), reference(x), rtol=1e-10, atol=1e-10)

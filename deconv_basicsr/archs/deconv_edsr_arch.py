@@ -1,12 +1,13 @@
 from basicsr.archs.edsr_arch import EDSR
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from deconv_basicsr.layers import conv_names, convert_convs
+from deconv_basicsr.layers import conv_names, convert_convs, split_deconv_settings, takes_deconv_settings
 
 EDSR_PARTS = ('conv_first', 'body', 'conv_after_body', 'upsample', 'conv_last')
 
 
 @ARCH_REGISTRY.register()
+@takes_deconv_settings
 class DeconvEDSR(EDSR):
     """EDSR whose convolutions in ``deconv_modules`` are FastDeconv layers (network deconvolution).
 
@@ -26,9 +27,11 @@ class DeconvEDSR(EDSR):
         rgb_mean (tuple[float]): Image mean in RGB orders. Default: DIV2K's (0.4488, 0.4371, 0.4040).
         deconv_modules (list[str]): Which of EDSR's parts get FastDeconv, among 'conv_first', 'body',
             'conv_after_body', 'upsample', 'conv_last'. Default: ['body'].
-        block, n_iter, eps, momentum, sampling_stride, freeze, freeze_iter, isqrt_method, stats_period,
-            sync_stats: FastDeconv's settings, the same for every deconvolved layer (see
-            ``deconv_basicsr.layers.FastDeconv``).
+        input_layer (str | dict): Settings of a deconvolved ``conv_first`` (it sees the input pixels):
+            'reference' (Ye et al.'s input-layer convention, ``n_iter=15, freeze=True``), 'same', or a dict of
+            FastDeconv settings overriding the others. Default: 'reference'.
+        **deconv_settings: FastDeconv's settings (``block``, ``n_iter``, ``eps``, ...), the same for every
+            deconvolved layer; see ``deconv_basicsr.layers.FastDeconv``.
     """
 
     def __init__(self,
@@ -41,22 +44,13 @@ class DeconvEDSR(EDSR):
                  img_range=255.,
                  rgb_mean=(0.4488, 0.4371, 0.4040),
                  deconv_modules=('body', ),
-                 block=64,
-                 n_iter=5,
-                 eps=1e-5,
-                 momentum=0.1,
-                 sampling_stride=3,
-                 freeze=False,
-                 freeze_iter=100,
-                 isqrt_method='auto',
-                 stats_period=1,
-                 sync_stats=False):
+                 **deconv_settings):
         super().__init__(num_in_ch, num_out_ch, num_feat, num_block, upscale, res_scale, img_range, rgb_mean)
         deconv_modules = [deconv_modules] if isinstance(deconv_modules, str) else list(deconv_modules)
         unknown = [name for name in deconv_modules if name not in EDSR_PARTS]
         if unknown:
             raise ValueError(f'DeconvEDSR: deconv_modules has unknown part(s) {unknown}; choose from {EDSR_PARTS}')
-        settings = dict(block=block, n_iter=n_iter, eps=eps, momentum=momentum, sampling_stride=sampling_stride,
-                        freeze=freeze, freeze_iter=freeze_iter, isqrt_method=isqrt_method,
-                        stats_period=stats_period, sync_stats=sync_stats)
-        convert_convs(self, [name for name in conv_names(self) if name.split('.')[0] in deconv_modules], **settings)
+        inner, first = split_deconv_settings(DeconvEDSR, deconv_settings)
+        names = [name for name in conv_names(self) if name.split('.')[0] in deconv_modules]
+        convert_convs(self, [name for name in names if name != 'conv_first'], **inner)
+        convert_convs(self, [name for name in names if name == 'conv_first'], **first)

@@ -5,7 +5,7 @@ from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from deconv_basicsr.layers import conv_names, convert_convs
+from deconv_basicsr.layers import conv_names, convert_convs, split_deconv_settings, takes_deconv_settings
 
 _GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
@@ -21,13 +21,15 @@ def _on_pooled_features(net, name):
 
 
 @ARCH_REGISTRY.register()
+@takes_deconv_settings
 def DeconvNet(arch, include=('*', ), exclude=(), **deconv_settings):
     """Any registered BasicSR arch with selected convolutions turned into FastDeconv layers.
 
     Builds ``arch`` with BasicSR's ``build_network`` and replaces the plain ``nn.Conv2d`` layers whose
     qualified module names match a pattern of ``include`` and none of ``exclude`` (shell-style patterns,
     ``*`` also crosses dots: ``body.*.conv1``). The network returned *is* the wrapped arch, so checkpoints keep
-    its parameter names. 1x1 convs on globally pooled features (channel attention in RCAN, SE blocks) are
+    its parameter names. The first conv in module order is taken as the input layer (``input_layer``).
+    1x1 convs on globally pooled features (channel attention in RCAN, SE blocks) are
     skipped with a warning.
 
     Example (YAML)::
@@ -42,8 +44,11 @@ def DeconvNet(arch, include=('*', ), exclude=(), **deconv_settings):
         arch (dict): The wrapped arch's options, with its ``type``.
         include (list[str]): Patterns of conv names to deconvolve. Default: every conv.
         exclude (list[str]): Patterns of conv names to keep plain. Default: none.
-        **deconv_settings: FastDeconv's settings (block, n_iter, eps, momentum, sampling_stride, freeze,
-            freeze_iter, isqrt_method, stats_period, sync_stats), the same for every deconvolved layer.
+        input_layer (str | dict): Settings of the input layer, if selected: 'reference' (Ye et al.'s
+            input-layer convention, ``n_iter=15, freeze=True``), 'same', or a dict of FastDeconv settings
+            overriding the others. Default: 'reference'.
+        **deconv_settings: FastDeconv's settings (``block``, ``n_iter``, ``eps``, ...), the same for every
+            deconvolved layer; see ``deconv_basicsr.layers.FastDeconv``.
     """
     if not isinstance(arch, dict) or 'type' not in arch:
         raise ValueError(f'DeconvNet: network_g.arch must be an arch spec with a type, got {arch!r}')
@@ -64,4 +69,7 @@ def DeconvNet(arch, include=('*', ), exclude=(), **deconv_settings):
     if pooled:
         warnings.warn(f'DeconvNet: keeping {len(pooled)} 1x1 conv(s) on globally pooled features plain '
                       f'(e.g. {pooled[0]}): one sample per image cannot be whitened', stacklevel=2)
-    return convert_convs(net, [name for name in selected if name not in pooled], **deconv_settings)
+    inner, first = split_deconv_settings(DeconvNet, deconv_settings)
+    selected = [name for name in selected if name not in pooled]
+    convert_convs(net, [name for name in selected if name != candidates[0]], **inner)
+    return convert_convs(net, [name for name in selected if name == candidates[0]], **first)

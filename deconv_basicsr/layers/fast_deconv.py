@@ -1,11 +1,11 @@
 """FastDeconv: a convolution that whitens its input patches (network deconvolution, Ye et al., ICLR 2020)."""
+import contextlib
 import math
 import warnings
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.modules.utils import _pair
 
 from deconv_basicsr.layers.isqrt import METHODS, isqrt, single_thread
 from deconv_basicsr.layers.moments import PatchSampler, patch_moments
@@ -68,11 +68,12 @@ class FastDeconv(nn.Conv2d):
 
     A drop-in for ``nn.Conv2d``: ``weight`` and ``bias`` have Conv2d's shapes, so conv weights load into it.
 
-    Whitened vectors are the ``kh * kw * block`` values of a patch over ``block`` channels. When
-    ``in_channels > block`` (and ``groups == 1``), the ``in_channels / block`` blocks share one mean and one
-    covariance and are stacked as extra samples. Block membership follows the reference implementation:
-    it is *interleaved* — flattening a patch channel-major (as ``unfold`` does), element ``f`` belongs to
-    block ``f % G`` with ``G = in_channels / block`` — not ``block`` consecutive channels. With
+    Whitened vectors have ``d = kh * kw * block`` values. When ``in_channels > block`` (and ``groups == 1``),
+    each patch's ``in_channels * kh * kw`` values are cut into ``G = in_channels / block`` vectors of length
+    ``d``, which share one mean and one covariance and are stacked as extra samples. Membership follows the
+    reference implementation: it is *interleaved* — flattening a patch channel-major (as ``unfold`` does),
+    element ``f`` belongs to vector ``f % G`` — so a vector is not the patch of ``block`` consecutive
+    channels, and which channels it covers changes with the kernel position. With
     ``groups > 1`` each group has its own statistics (``block = in_channels / groups``).
 
     Running statistics (``running_mean``, ``running_deconv``) are exponential moving averages of the batch
@@ -94,6 +95,9 @@ class FastDeconv(nn.Conv2d):
     Every process must then run the layer's training forward (and backward) in step. See
     ``deconv_basicsr.layers.sync`` for the sampling caveat of 1x1 kernels. Without torch.distributed it has
     no effect. Recalibration (``recalibrate_deconv_stats``) stays per process.
+
+    ``load_state_dict`` also takes the reference layer's checkpoints (``groups == 1``): statistics of shape
+    ``(d,)`` and ``(d, d)``, and no ``num_batches_tracked`` (it starts at 0).
 
     Non-finite batch statistics (NaN or inf in the layer's input, or overflow) never reach the running
     statistics: that training step leaves ``running_mean`` and ``running_deconv`` unchanged and a
@@ -126,15 +130,17 @@ class FastDeconv(nn.Conv2d):
         groups (int): Conv groups. Default: 1.
         bias (bool): Learnable bias. The mean correction is applied either way. Default: True.
         eps (float): Added to the covariance diagonal. Default: 1e-5.
-        n_iter (int): Newton–Schulz iterations. Default: 5.
+        n_iter (int): Newton–Schulz iterations. Default: 5. (Ye et al. use 15 in a network's input layer,
+            with ``freeze``; the archs' ``input_layer`` key.)
         momentum (float): Running statistics momentum. Default: 0.1.
         block (int): Channels per whitened block (see above). Default: 64.
         sampling_stride (int): Statistics use every ``sampling_stride * stride``-th position. Default: 3.
         freeze (bool): Refresh statistics periodically instead of every step. Default: False.
         freeze_iter (int): Refresh period unit (see above). Default: 100.
         isqrt_method (str): 'spectral' (one eigendecomposition) or 'newton_schulz' (the reference's matrix
-            iteration). Both compute the same function and gradient; 'auto' picks 'spectral' on CPU and
-            'newton_schulz' elsewhere. Default: 'auto'.
+            iteration). Both compute the same function and gradient for every ``n_iter`` (float32 covariances
+            in float64 beyond 6 steps, see ``deconv_basicsr.layers.isqrt``); 'auto' picks 'spectral' on CPU
+            and 'newton_schulz' elsewhere. Default: 'auto'.
         stats_period (int): 1: exact training statistics, every step. More: the fast mode (see above),
             statistics refreshed without gradient every ``stats_period`` steps. Default: 1.
         sync_stats (bool): Synchronise the training statistics across processes (see above). Default: False.
@@ -180,7 +186,6 @@ class FastDeconv(nn.Conv2d):
         self.eps = float(eps)
         self.n_iter = n_iter
         self.momentum = float(momentum)
-        self.requested_block = block
         self.block = effective_block(in_channels, groups, block)
         if groups == 1 and self.block < min(block, in_channels):
             warnings.warn(f'FastDeconv: block={block} does not divide in_channels={in_channels}; using '
@@ -195,6 +200,7 @@ class FastDeconv(nn.Conv2d):
         self._held = None  # fast mode: (mean, deconv) of the last refresh, and steps since
         self._held_age = 0
         self._eval_cache = None  # eval mode: (inputs it was folded from, (weight, bias))
+        self._records = None  # within recording(): where batch statistics go
 
         self.num_features = self.kernel_size[0] * self.kernel_size[1] * self.block
         self.register_buffer('running_mean', torch.zeros(groups, self.num_features))
@@ -218,26 +224,42 @@ class FastDeconv(nn.Conv2d):
         step = self.sampling_stride * self.stride[0], self.sampling_stride * self.stride[1]
         return PatchSampler(self.kernel_size, self.dilation, self.padding, step, self.groups, self.num_features)
 
-    def _sample_patches(self, x):
+    def sample_patches(self, x):
         """Sampled patches, shape (groups, d, M): one column per (position, block) sample."""
         return self._sampler().gather(x)
 
-    def _isqrt_method(self, device):
+    def isqrt_method_for(self, device):
+        """The inverse square root method used on ``device`` ('auto' resolved)."""
         if self.isqrt_method != 'auto':
             return self.isqrt_method
         return 'spectral' if device.type == 'cpu' else 'newton_schulz'
 
-    def _batch_moments(self, x):
+    def batch_moments(self, x):
         """Mean (groups, d) and covariance plus ``eps I`` (groups, d, d) of the input's sampled patches."""
         return patch_moments(x, self._sampler(), self.eps)
+
+    def whitening(self, cov):
+        """The whitening matrix ``D = NS_n(cov)`` (n_iter Newton–Schulz steps, by ``isqrt_method``)."""
+        return isqrt(cov, self.n_iter, self.isqrt_method_for(cov.device))
+
+    @contextlib.contextmanager
+    def recording(self, records):
+        """Within: training-mode forwards whiten with the batch's own statistics, without gradient through
+        them, and append ``(mean, cov, deconv)`` to ``records``; running statistics, the step counter and
+        the fast mode's held statistics stay as they are. Recalibration (``recalibrate_deconv_stats``)."""
+        self._records = records
+        try:
+            yield records
+        finally:
+            self._records = None
 
     def _batch_statistics(self, x):
         """Mean (groups, d) and whitening matrix (groups, d, d) of the input's sampled patches."""
         if self.sync_stats and sync_active():
             mean, cov = synced_patch_moments(x, self._sampler(), self.eps)
         else:
-            mean, cov = self._batch_moments(x)
-        return mean, isqrt(cov, self.n_iter, self._isqrt_method(x.device))
+            mean, cov = self.batch_moments(x)
+        return mean, self.whitening(cov)
 
     def _is_frozen(self):
         return self.freeze and int(self.num_batches_tracked) % (10 * self.freeze_iter) > self.freeze_iter
@@ -254,11 +276,17 @@ class FastDeconv(nn.Conv2d):
         """Batch statistics in training (updating the running ones), running statistics otherwise."""
         if not self.training:
             return self._eval_statistics()
+        stat_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        if self._records is not None:
+            with torch.autocast(x.device.type, enabled=False), torch.no_grad():
+                mean, cov = self.batch_moments(x.to(stat_dtype))
+                deconv = self.whitening(cov)
+            self._records.append((mean, cov, deconv))
+            return mean, deconv
         frozen = self._is_frozen()
         self.num_batches_tracked.add_(1)
         if frozen:
             return self.running_mean, self.running_deconv
-        stat_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         fast = self.stats_period > 1
         if fast and self._held_statistics_valid(stat_dtype, x.device):
             self._held_age += 1
@@ -380,9 +408,15 @@ class FastDeconv(nn.Conv2d):
             self._eval_cache = None
         return super().train(mode)
 
-    def _load_from_state_dict(self, *args, **kwargs):
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         self._held = self._eval_cache = None
-        super()._load_from_state_dict(*args, **kwargs)
+        if self.groups == 1 and state_dict.get(prefix + 'running_mean', self.running_mean).dim() == 1:
+            # The reference layer's checkpoint: statistics of shape (d,) and (d, d), no step counter.
+            state_dict[prefix + 'running_mean'] = state_dict[prefix + 'running_mean'].unsqueeze(0)
+            if prefix + 'running_deconv' in state_dict:
+                state_dict[prefix + 'running_deconv'] = state_dict[prefix + 'running_deconv'].unsqueeze(0)
+            state_dict.setdefault(prefix + 'num_batches_tracked', torch.zeros_like(self.num_batches_tracked))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x):
         if x.dim() != 4 or x.shape[1] != self.in_channels:

@@ -6,12 +6,39 @@ still moving; in eval mode they are all a layer has. Recalibrating replaces them
 of batches pushed through the *current* network, so a validation or an exported model whitens with
 statistics that belong to its weights.
 """
+import contextlib
+
 import torch
 
 from deconv_basicsr.layers.fast_deconv import FastDeconv
-from deconv_basicsr.layers.isqrt import isqrt
 
 AVERAGES = ('cov', 'deconv')
+
+
+class _Sums:
+    """Sums, in float64, of the batch statistics a layer records: constant memory however many batches."""
+
+    def __init__(self, average):
+        self.average = average
+        self.count = 0
+        self.mean = self.outer = self.matrix = 0
+
+    def append(self, stats):
+        mean, cov, deconv = (t.double() for t in stats)
+        self.count += 1
+        self.mean = self.mean + mean
+        if self.average == 'cov':
+            self.outer = self.outer + mean.unsqueeze(-1) * mean.unsqueeze(-2)
+        self.matrix = self.matrix + (cov if self.average == 'cov' else deconv)
+
+    def statistics(self, layer):
+        """Mean and whitening matrix: the average batch ``D``, or ``D`` of the pooled covariance."""
+        mean = self.mean / self.count
+        if self.average == 'deconv':
+            return mean, self.matrix / self.count
+        # Pooled covariance: the average within-batch covariance plus the spread of the batch means.
+        cov = self.matrix / self.count + self.outer / self.count - mean.unsqueeze(-1) * mean.unsqueeze(-2)
+        return mean, layer.whitening(cov)
 
 
 def _default_forward(model, batch):
@@ -28,8 +55,7 @@ def recalibrate_deconv_stats(model, batches, forward=None, average='deconv'):
     ``running_mean`` becomes the mean of the batch means and ``running_deconv`` the mean of the batch
     whitening matrices (``average='deconv'``: what the moving average averages, with equal weights), or the
     inverse square root (same ``n_iter`` Newton–Schulz function) of the batches' pooled covariance, the
-    within-batch covariances plus the spread of the batch means (``average='cov'``; a layer that keeps a
-    running covariance gets the pooled covariance too).
+    within-batch covariances plus the spread of the batch means (``average='cov'``).
 
     Nothing else changes: parameters, ``num_batches_tracked`` (so the ``freeze`` schedule) and the training
     mode of every module are as before, and modules other than FastDeconv run in eval mode meanwhile.
@@ -51,53 +77,28 @@ def recalibrate_deconv_stats(model, batches, forward=None, average='deconv'):
     if not layers:
         return 0
     forward = forward or _default_forward
-    sums = {layer: [] for layer in layers}
-
-    def recording_statistics(layer):
-        # Replaces the layer's _statistics for the duration: batch statistics for the output (as in
-        # training), no running update, no step counted; the moments are kept for pooling.
-        def statistics(x):
-            stat_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-            with torch.autocast(x.device.type, enabled=False):
-                mean, cov = layer._batch_moments(x.to(stat_dtype))
-                deconv = isqrt(cov, layer.n_iter, layer._isqrt_method(x.device))
-            sums[layer].append((mean.double(), cov.double() if average == 'cov' else deconv.double()))
-            return mean, deconv
-
-        return statistics
-
+    records = {layer: _Sums(average) for layer in layers}
     modes = {m: m.training for m in model.modules()}
     model.eval()
-    for layer in layers:
-        layer.train()
-        layer._statistics = recording_statistics(layer)
     try:
-        count = 0
-        for batch in batches:
-            forward(model, batch)
-            count += 1
+        with contextlib.ExitStack() as stack:
+            for layer in layers:
+                layer.train()
+                stack.enter_context(layer.recording(records[layer]))
+            count = 0
+            for batch in batches:
+                forward(model, batch)
+                count += 1
     finally:
-        for layer in layers:
-            del layer._statistics
         for module, mode in modes.items():
             module.training = mode
     if count == 0:
         raise ValueError('recalibrate_deconv_stats: got no batches')
 
-    for layer, stats in sums.items():
-        if not stats:
+    for layer, sums in records.items():
+        if not sums.count:
             continue  # not reached by this forward
-        means = torch.stack([mean for mean, _ in stats])
-        mats = torch.stack([mat for _, mat in stats])
-        mean = means.mean(0)
-        if average == 'cov':
-            spread = means - mean
-            cov = mats.mean(0) + torch.einsum('bgi,bgj->gij', spread, spread) / len(stats)
-            deconv = isqrt(cov, layer.n_iter, layer._isqrt_method(cov.device))
-            if hasattr(layer, 'running_cov'):
-                layer.running_cov.copy_(cov)
-        else:
-            deconv = mats.mean(0)
+        mean, deconv = sums.statistics(layer)
         layer.running_mean.copy_(mean)
         layer.running_deconv.copy_(deconv)
     return count
