@@ -1,33 +1,32 @@
-"""Train a baseline and its deconvolution twin side by side and plot their validation curves.
+"""The study of the paper's two claims: learning-rate sweep, seeds, SRCNN variants, diagnosis, final test.
 
-    python scripts/study.py --preset smoke                      # a minute or two: does it all run?
-    python scripts/study.py --preset cpu --data ../shared/datasets --out study_cpu
-    python scripts/study.py --preset paper --data datasets      # DIV2K LMDBs: a GPU job
+    python scripts/study.py --preset smoke                            # about a minute: does it all run?
+    python scripts/study.py --preset cpu --data ../shared/datasets    # about 4 hours on 2 cores
 
-Writes OUT/curves.csv, OUT/{PAIR}.png and OUT/summary.md. Rerunning the same command resumes an
-interrupted study.
+Writes OUT/curves.csv, OUT/summary.md, OUT/table.csv, OUT/timing.json and plots. Rerunning the same command
+continues an interrupted study: finished runs are skipped, interrupted ones resume from their last state.
 """
 import argparse
 
 import deconv_basicsr  # noqa: F401  (registers the archs before BasicSR builds them)
-from deconv_basicsr.study import DEFAULT_PAIRS, PAIRS, PRESETS, prepare_datasets, run_study
+from deconv_basicsr.experiments.design import PRESETS
+from deconv_basicsr.experiments.study import STAGES, run_study
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--preset', required=True, choices=sorted(PRESETS),
-                        help='; '.join(f'{k}: {v["description"]}' for k, v in PRESETS.items()))
-    parser.add_argument('--data', help='folder with the HR image folders (T91/, Set5/, ...) or DIV2K/ LMDBs; '
-                        'default: the embedded dataset')
+                        help='; '.join(f'{k}: {v.description}' for k, v in PRESETS.items()))
+    parser.add_argument('--data', help='folder of HR image folders (T91/, Urban100/, Set5/, ...); default: the '
+                        'embedded dataset')
     parser.add_argument('--out', help='output folder (default: study_PRESET)')
-    parser.add_argument('--pairs', nargs='+', choices=sorted(PAIRS),
-                        help=f"default: {' '.join(DEFAULT_PAIRS)}; srcnn_conv2: DeconvSRCNN with only conv2 "
-                        'deconvolved, block 16, against the srcnn baseline')
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args()
-    out = args.out or f'study_{args.preset}'
-    datasets = prepare_datasets(args.preset, out, args.data)
-    print(run_study(args.preset, datasets, out, args.pairs, args.seed))
+    parser.add_argument('--jobs', type=int, default=2, help='runs trained at once (default: %(default)s)')
+    parser.add_argument('--threads', type=int, default=1, help='threads per run (default: %(default)s)')
+    parser.add_argument('--stages', nargs='+', choices=STAGES, default=list(STAGES),
+                        help='stages to run, in their fixed order (default: all)')
+    args = parser.parse_args(argv)
+    print(run_study(args.preset, args.out or f'study_{args.preset}', args.data, args.jobs, args.threads,
+                    args.stages))
 
 
 if __name__ == '__main__':

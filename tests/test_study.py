@@ -1,58 +1,105 @@
-"""The study script's smoke preset end to end: both pairs trained through BasicSR, curves, plots, resume."""
+"""The study: statistics and choices on known curves, the design's pairing, and the smoke preset end to end
+(sweep, seeds, aggregation, final table, resume) through BasicSR."""
 import csv
+import math
 import os
 from pathlib import Path
 
+import pytest
+import torch
 from helpers import check_python
 
-from deconv_basicsr.study import PRESETS, arm_name, late_swing, network_options
+import deconv_basicsr  # noqa: F401  (registers the archs)
+from basicsr.archs import build_network
+
+from deconv_basicsr.experiments import curves as cv
+from deconv_basicsr.experiments.design import PRESETS, Run, network_options
+from deconv_basicsr.experiments.study import best_lr, seed_runs, top_variants
 
 STUDY = str(Path(__file__).resolve().parents[1] / 'scripts' / 'study.py')
 
 
-def test_srcnn_conv2_pair_shares_the_srcnn_baseline_and_builds():
-    from basicsr.utils.registry import ARCH_REGISTRY
-    assert arm_name('cpu', 'srcnn_conv2', 'baseline') == arm_name('cpu', 'srcnn', 'baseline')
-    assert network_options('cpu', 'srcnn_conv2', 'baseline') == network_options('cpu', 'srcnn', 'baseline')
-    net = network_options('smoke', 'srcnn_conv2', 'deconv')
-    model = ARCH_REGISTRY.get(net.pop('type'))(**net)
-    assert [type(m).__name__ for m in (model.conv1, model.conv2, model.conv3)] == ['Conv2d', 'FastDeconv', 'Conv2d']
-    assert model.conv2.block == 16
+def test_interval_and_verdicts():
+    mean, half = cv.interval95([0.1, 0.3, 0.2])  # sd 0.1, t(2) = 4.303
+    assert mean == pytest.approx(0.2) and half == pytest.approx(4.303 * 0.1 / math.sqrt(3))
+    assert cv.verdict(0.5, 0.2, +1) == 'reproduced' and cv.verdict(0.5, 0.2, -1) == 'contradicted'
+    assert cv.verdict(-0.5, 0.2, -1) == 'reproduced' and cv.verdict(-0.5, 0.2, +1) == 'contradicted'
+    assert cv.verdict(0.1, 0.2, +1) == 'inconclusive at this scale'
+    assert cv.verdict(0.5, math.nan, +1).startswith('inconclusive')
 
 
-def test_late_swing_is_the_median_change_over_the_second_half():
-    curve = list(enumerate([20.0, 25.0, 30.0, 31.5, 31.0, 31.4]))  # second half: 31.5, 31.0, 31.4
-    assert abs(late_swing(curve) - 0.45) < 1e-12
-    assert late_swing(curve[:2]) != late_swing(curve[:2])  # NaN: too few validations
+def test_curve_statistics():
+    curve = [(100, 30.0), (200, 32.0), (300, 31.0), (400, 33.0), (500, 33.02)]
+    assert cv.first_reaching(curve, 32.5) == 400 and cv.first_reaching(curve, 40) is None
+    assert cv.worst_drop(curve) == pytest.approx(1.0)
+    assert cv.late_gain(curve) == pytest.approx(0.02)  # from iteration 400 (80% of 500) to 500
+    mean, sd = cv.mean_curve([curve, [(it, v + 1) for it, v in curve[:4]]])
+    assert [it for it, _ in mean] == [100, 200, 300, 400]  # iterations both share
+    assert mean[0] == (100, 30.5) and sd[0][1] == pytest.approx(math.sqrt(0.5))
 
 
-def test_smoke_study_writes_curves_plots_summary_and_resumes(tmp_path):
+def _records(finals):
+    """Records whose curves end at the given PSNR: ``{(arm, lr, seed): final}``."""
+    return {Run('srcnn', arm, lr, seed): [(100, final - 1, 0.1), (200, final, 0.1)]
+            for (arm, lr, seed), final in finals.items()}
+
+
+def test_variants_and_learning_rates_are_chosen_on_validation_finals():
+    preset = PRESETS['cpu']
+    records = _records({
+        ('srcnn', 1e-3, 0): 33.0, ('srcnn', 3e-4, 0): 32.0, ('srcnn', 1e-4, 0): 31.0,
+        ('dsrcnn_c2', 1e-3, 0): 30.0, ('dsrcnn_c2', 3e-4, 0): 33.5,
+        ('dsrcnn_c12', 1e-4, 0): 32.5, ('dsrcnn_c123', 1e-3, 0): 20.0, ('dsrcnn_c12_same', 3e-4, 0): 32.9,
+    })
+    assert top_variants(preset, records, 'srcnn') == ['dsrcnn_c2', 'dsrcnn_c12_same']
+    assert best_lr(preset, records, 'srcnn', 'dsrcnn_c2') == 3e-4
+    runs = seed_runs(preset, records)
+    assert {run.arm for run in runs} == {'srcnn', 'dsrcnn_c2', 'dsrcnn_c12_same', 'edsr', 'dedsr'}
+    assert {run.seed for run in runs} == {1, 2} and len(runs) == 3 * 3 * 2 + 2 * 2 * 2
+    # The mean over seeds decides, not seed 0 alone.
+    records.update(_records({('dsrcnn_c2', 3e-4, 1): 30.0, ('dsrcnn_c2', 1e-3, 1): 34.0}))
+    assert best_lr(preset, records, 'srcnn', 'dsrcnn_c2') == 1e-3
+
+
+@pytest.mark.parametrize('arm', ['dsrcnn_c2', 'dsrcnn_c12', 'dsrcnn_c123', 'dsrcnn_c12_same'])
+def test_both_arms_of_a_pair_start_from_the_same_weights(arm):
+    preset = PRESETS['cpu']
+    torch.manual_seed(0)
+    baseline = build_network(network_options(preset, 'srcnn'))
+    torch.manual_seed(0)
+    deconv = build_network(network_options(preset, arm))
+    for name, value in baseline.state_dict().items():
+        assert torch.equal(deconv.state_dict()[name], value), name
+    if 1 in network_options(preset, arm)['deconv_layers']:  # conv1, the input layer
+        expected = (5, False) if arm.endswith('same') else (15, True)
+        assert (deconv.conv1.n_iter, deconv.conv1.freeze) == expected
+
+
+def test_smoke_study_sweeps_seeds_aggregates_tests_and_resumes(tmp_path):
     out = tmp_path / 'study'
     check_python([STUDY, '--preset', 'smoke', '--out', str(out)], cwd=tmp_path)
-
     smoke = PRESETS['smoke']
-    expected_iters = list(range(smoke['val_freq'], smoke['iters'] + 1, smoke['val_freq']))
     with open(out / 'curves.csv') as f:
         rows = list(csv.DictReader(f))
-    for pair, networks in (('edsr', ('EDSR', 'DeconvEDSR')), ('srcnn', ('SRCNN', 'DeconvSRCNN'))):
-        for arm, network in zip(('baseline', 'deconv'), networks):
-            curve = [r for r in rows if r['pair'] == pair and r['arm'] == arm]
-            assert [int(r['iter']) for r in curve] == expected_iters, (pair, arm)
-            assert all(r['network'] == network and 5 < float(r['psnr_Embedded_valid_y']) < 60 for r in curve)
-        assert (out / f'{pair}.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    runs = {(r['arm'], float(r['lr']), int(r['seed'])) for r in rows}
+    assert runs == {(arm, lr, seed) for arm in ('srcnn', 'dsrcnn_c2') for lr in smoke.lrs['srcnn'] for seed in (0, 1)}
+    assert all(5 < float(r['psnr']) < 60 for r in rows)
+    assert len(rows) == len(runs) * smoke.iters['srcnn'] // smoke.val_freq
+    with open(out / 'table.csv') as f:
+        table = list(csv.DictReader(f))
+    assert {r['method'] for r in table} == {'Bicubic', 'SRCNN', 'DeconvSRCNN conv2'}
+    assert all(r['seeds'] == '2' for r in table if r['method'] != 'Bicubic')
     summary = (out / 'summary.md').read_text()
-    assert '| EDSR / DeconvEDSR |' in summary and '| SRCNN / DeconvSRCNN |' in summary
+    assert '| DeconvSRCNN conv2 | 0.001 / 0.001 (shared) |' in summary and '## Final test' in summary
+    assert (out / 'srcnn_best.png').read_bytes()[:4] == b'\x89PNG'
+    assert set(__import__('json').loads((out / 'timing.json').read_text())['seconds_per_iter']) == {
+        'srcnn', 'dsrcnn_c2'}
 
-    # An arm interrupted after its last checkpoint resumes from its training state instead of starting over.
-    name = arm_name('smoke', 'srcnn', 'deconv')
+    # A run interrupted after its last checkpoint resumes from its training state; finished ones are skipped.
+    name = Run('srcnn', 'dsrcnn_c2', 1e-3, 1).name
     os.remove(out / 'experiments' / name / 'models' / 'net_g_latest.pth')
-    log = out / 'logs' / f'{name}.log'
-    before = log.read_text()
-    result = check_python([STUDY, '--preset', 'smoke', '--out', str(out)], cwd=tmp_path)
-    resumed = log.read_text()[len(before):]
-    assert 'Resuming training from epoch' in resumed
-    assert (out / 'experiments' / name / 'models' / 'net_g_latest.pth').exists()
-    for other in ('edsr_baseline', 'edsr_deconv', 'srcnn_baseline'):
-        other_log = out / 'logs' / f"{arm_name('smoke', *other.split('_'))}.log"
-        assert 'Resuming' not in other_log.read_text(), 'a finished arm was run again'
-    assert '| SRCNN / DeconvSRCNN |' in result.stdout
+    before = {log.name: log.read_text() for log in (out / 'logs').iterdir()}
+    check_python([STUDY, '--preset', 'smoke', '--out', str(out), '--stages', 'screen', 'seeds'], cwd=tmp_path)
+    grown = [log.name for log in (out / 'logs').iterdir() if log.read_text() != before[log.name]]
+    assert grown == [f'{name}.log']
+    assert 'Resuming training from epoch' in (out / 'logs' / f'{name}.log').read_text()[len(before[f'{name}.log']):]

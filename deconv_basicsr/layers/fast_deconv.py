@@ -144,6 +144,9 @@ class FastDeconv(nn.Conv2d):
         stats_period (int): 1: exact training statistics, every step. More: the fast mode (see above),
             statistics refreshed without gradient every ``stats_period`` steps. Default: 1.
         sync_stats (bool): Synchronise the training statistics across processes (see above). Default: False.
+        stats_grad (bool): Differentiate through the batch statistics (mean, covariance, inverse square
+            root), as the reference does. False treats them as constants in the backward pass (the
+            whitening becomes a preconditioner; a diagnostic of the study). Default: True.
     """
 
     def __init__(self,
@@ -164,7 +167,8 @@ class FastDeconv(nn.Conv2d):
                  freeze_iter=100,
                  isqrt_method='auto',
                  stats_period=1,
-                 sync_stats=False):
+                 sync_stats=False,
+                 stats_grad=True):
         for name, value, minimum in (('in_channels', in_channels, 1), ('out_channels', out_channels, 1),
                                      ('kernel_size', kernel_size, 1), ('stride', stride, 1),
                                      ('padding', padding, 0), ('dilation', dilation, 1), ('groups', groups, 1),
@@ -196,6 +200,7 @@ class FastDeconv(nn.Conv2d):
         self.isqrt_method = isqrt_method
         self.stats_period = stats_period
         self.sync_stats = bool(sync_stats)
+        self.stats_grad = bool(stats_grad)
         self._nonfinite_pending = None  # CUDA: (host copy of [non-finite flag, step], event) to report
         self._held = None  # fast mode: (mean, deconv) of the last refresh, and steps since
         self._held_age = 0
@@ -216,7 +221,7 @@ class FastDeconv(nn.Conv2d):
         s = super().extra_repr()
         return (s + f', block={self.block}, eps={self.eps}, n_iter={self.n_iter}, momentum={self.momentum}, '
                 f'sampling_stride={self.sampling_stride}, freeze={self.freeze}, freeze_iter={self.freeze_iter}, '
-                f'stats_period={self.stats_period}')
+                f'stats_period={self.stats_period}, stats_grad={self.stats_grad}')
 
     # ---- statistics -------------------------------------------------------------------------------------
 
@@ -292,7 +297,7 @@ class FastDeconv(nn.Conv2d):
             self._held_age += 1
             return self._held
         # The fast mode treats statistics as constants: no graph, no backward through them.
-        grad = torch.is_grad_enabled() and not fast
+        grad = torch.is_grad_enabled() and self.stats_grad and not fast
         with torch.autocast(x.device.type, enabled=False), torch.set_grad_enabled(grad):
             mean, deconv = self._batch_statistics(x.to(stat_dtype))
         if fast:

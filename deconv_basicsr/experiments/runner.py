@@ -1,0 +1,113 @@
+"""Run BasicSR trainings and tests in subprocesses, a few at a time, with one progress bar over all of them.
+
+Every run is one BasicSR experiment under ``out/`` (``experiments/<name>``, ``tb_logger/<name>``), started
+with ``python -m deconv_basicsr.train -opt <file> --auto_resume``: a run that was interrupted continues from
+its last training state, and a finished one (``models/net_g_latest.pth``) is skipped. Console output goes to
+``out/logs/<name>.log``.
+"""
+import os
+import re
+import subprocess
+import sys
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from os import path as osp
+
+import yaml
+
+_ITER = re.compile(r'\[epoch:\s*\d+, iter:\s*([\d,]+)')
+
+
+def is_finished(out, name):
+    return osp.isfile(osp.join(out, 'experiments', name, 'models', 'net_g_latest.pth'))
+
+
+def write_options(out, opt):
+    """Write ``opt`` to ``out/options/<name>.yml`` and return the path."""
+    path = osp.join(out, 'options', f"{opt['name']}.yml")
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        yaml.safe_dump(opt, f, sort_keys=False)
+    return path
+
+
+def _run(command, out, log_path, threads, on_line=None):
+    os.makedirs(osp.dirname(log_path), exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    with open(log_path, 'a') as log, subprocess.Popen(
+            command, cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
+        for line in proc.stdout:
+            log.write(line)
+            if on_line is not None:
+                on_line(line)
+    if proc.returncode != 0:
+        raise RuntimeError(f'{command[2]} {osp.basename(command[4])} failed (exit {proc.returncode}); see {log_path}')
+
+
+def train_all(out, options, jobs=1, threads=1, desc='training'):
+    """Train every option dict of ``options`` not finished yet, ``jobs`` at a time on ``threads`` threads each.
+
+    The progress bar counts iterations over all runs, finished ones included, with the rate and ETA.
+    """
+    from tqdm import tqdm
+
+    out = osp.abspath(out)
+    totals = {opt['name']: opt['train']['total_iter'] for opt in options}
+    done = {name: (total if is_finished(out, name) else 0) for name, total in totals.items()}
+    todo = [opt for opt in options if not is_finished(out, opt['name'])]
+    progress = tqdm(total=sum(totals.values()), initial=sum(done.values()), desc=desc, unit='it',
+                    dynamic_ncols=True, smoothing=0.05)
+    progress.set_postfix_str(f'{len(options) - len(todo)}/{len(options)} runs done')
+    lock = threading.Lock()
+    finished = [len(options) - len(todo)]
+
+    def train(opt):
+        name = opt['name']
+        option_file = write_options(out, opt)
+
+        def on_line(line):
+            match = _ITER.search(line)
+            if match:
+                with lock:
+                    now = int(match.group(1).replace(',', ''))
+                    progress.update(max(0, now - done[name]))
+                    done[name] = max(done[name], now)
+
+        _run([sys.executable, '-m', 'deconv_basicsr.train', '-opt', option_file, '--auto_resume'], out,
+             osp.join(out, 'logs', f'{name}.log'), threads, on_line)
+        with lock:
+            progress.update(totals[name] - done[name])
+            done[name] = totals[name]
+            finished[0] += 1
+            progress.set_postfix_str(f'{finished[0]}/{len(options)} runs done')
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in [pool.submit(train, opt) for opt in todo]:
+            future.result()
+    progress.close()
+
+
+def test_all(out, options, jobs=1, threads=1):
+    """Run BasicSR's test pipeline for every option dict whose results are not there yet."""
+    from tqdm import tqdm
+
+    out = osp.abspath(out)
+    todo = [opt for opt in options if not osp.isdir(osp.join(out, 'results', opt['name']))]
+    progress = tqdm(total=len(options), initial=len(options) - len(todo), desc='testing', unit='run')
+
+    def test(opt):
+        option_file = write_options(out, opt)
+        try:
+            _run([sys.executable, '-m', 'deconv_basicsr.test', '-opt', option_file], out,
+                 osp.join(out, 'logs', f"{opt['name']}.log"), threads)
+        except BaseException:
+            # A half-written results folder would count as done.
+            shutil.rmtree(osp.join(out, 'results', opt['name']), ignore_errors=True)
+            raise
+        progress.update()
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in [pool.submit(test, opt) for opt in todo]:
+            future.result()
+    progress.close()

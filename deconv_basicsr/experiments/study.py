@@ -1,0 +1,209 @@
+"""The study of the paper's two claims: stages, data, and what is chosen from what.
+
+Stages, in order (each skips what is done, so rerunning the same command continues the study):
+
+1. ``screen``: every arm of every family at every learning rate, seed 0.
+2. ``seeds``: the baseline and the best ``top_variants`` variants of each family (ranked by their final
+   validation PSNR at their own best learning rate in the screening) at every learning rate, seeds 1 and up.
+3. ``diagnose``: the deconvolved SRCNN (conv2 arm) at ``diagnosis_lr`` with one change each (``DIAGNOSES``).
+4. ``test``: the final checkpoint of every seed of each arm at its best learning rate (chosen on validation)
+   through BasicSR's test pipeline on the test sets, and bicubic upsampling, for the final table.
+5. ``timing``: training steps of every arm timed side by side in one process (the seconds axis).
+
+After every stage the record (``curves.csv``, ``summary.md``, plots, ``table.csv``) is rewritten from what
+exists, so an interrupted study leaves a consistent partial record.
+"""
+import json
+import os
+from os import path as osp
+
+import yaml
+
+from deconv_basicsr.experiments import curves as cv
+from deconv_basicsr.experiments.design import DIAGNOSES, FAMILIES, PRESETS, Run, test_options, train_options
+from deconv_basicsr.experiments.runner import is_finished, test_all, train_all
+
+STAGES = ('screen', 'seeds', 'diagnose', 'test', 'timing')
+
+
+def _paired(name, gt, lq, backend='disk'):
+    return {'name': name, 'type': 'PairedImageDataset', 'dataroot_gt': gt, 'dataroot_lq': lq,
+            'io_backend': {'type': backend}, 'filename_tmpl': '{}'}
+
+
+def _centre_crops(hr_folder, out_dir, count, crop):
+    """The first ``count`` images of ``hr_folder``, centre-cropped to ``crop``, as PNGs in ``out_dir``."""
+    from deconv_basicsr.data.atomic import atomic_dir
+    from deconv_basicsr.data.image_io import list_images, read_image, write_png
+    if osp.isdir(out_dir):
+        return out_dir
+    with atomic_dir(out_dir) as work:
+        for path in list_images(hr_folder)[:count]:
+            img = read_image(path)
+            top, left = max(0, (img.shape[0] - crop) // 2), max(0, (img.shape[1] - crop) // 2)
+            write_png(osp.join(work, osp.splitext(osp.basename(path))[0] + '.png'),
+                      img[top:top + crop, left:left + crop])
+    return out_dir
+
+
+def prepare_data(preset, out, data=None):
+    """BasicSR dataset options: ``{'train': ..., 'val': ..., 'test': {name: ...}}``, preparing LR images.
+
+    Args:
+        preset (Preset): The study's preset.
+        out (str): Study folder; prepared images go to ``out/data``.
+        data (str | None): Folder of HR image folders (``T91/``, ``Urban100/``, ``Set5/``, ...). None: the
+            embedded dataset (photos shipped with scikit-image) stands in for every set.
+    """
+    from deconv_basicsr.data.benchmark import prepare_benchmark
+    from deconv_basicsr.data.embedded import prepare_embedded
+
+    scale, root = preset.scale, osp.join(out, 'data')
+    if data is None:
+        emb = osp.join(root, 'Embedded')
+        prepare_embedded(emb, scales=(scale, ))
+        valid = _paired('Embedded_valid', osp.join(emb, 'valid', f'GTmod{scale}'), osp.join(emb, 'valid', f'LRbicx{scale}'))
+        return {'train': _paired('Embedded', osp.join(emb, 'Embedded_train_HR_sub.lmdb'),
+                                 osp.join(emb, f'Embedded_train_LR_bicubic_X{scale}_sub.lmdb'), 'lmdb'),
+                'val': valid, 'test': {'Embedded_valid': valid}}
+
+    def hr(name):
+        folder = osp.join(data, name)
+        if not osp.isdir(folder):
+            raise FileNotFoundError(f'--data {data}: no folder {name}/ of HR images; the study needs '
+                                    f'{[preset.train_set, preset.val_set, *preset.test_sets]}')
+        return folder
+
+    def prepared(name, folder):
+        return _paired(name, *prepare_benchmark(folder, osp.join(root, name), scales=(scale, ))[scale])
+
+    val_name = f'{preset.val_set}_val'
+    crops = _centre_crops(hr(preset.val_set), osp.join(root, f'{val_name}_hr'), preset.val_images, preset.val_crop)
+    return {'train': prepared(preset.train_set, hr(preset.train_set)), 'val': prepared(val_name, crops),
+            'test': {name: prepared(name, hr(name)) for name in preset.test_sets}}
+
+
+def screen_runs(preset):
+    return [Run(family, arm, lr, 0) for family, variants in preset.families.items() for lr in preset.lrs[family]
+            for arm in (FAMILIES[family][0], *variants)]
+
+
+def read_records(out, preset, runs, val_set):
+    """Curves of the finished ``runs``: ``{run: [(iteration, psnr, loss), ...]}``."""
+    return {run: cv.read_run(out, run, val_set, preset.iters[run.family]) for run in runs
+            if is_finished(out, run.name)}
+
+
+def final_psnr(records, family, arm, lr, diagnosis=''):
+    """Final validation PSNR of every finished seed of an arm at a learning rate: ``{seed: psnr}``."""
+    return {run.seed: cv.final([(it, p) for it, p, _ in rows]) for run, rows in records.items()
+            if (run.family, run.arm, run.lr, run.diagnosis) == (family, arm, lr, diagnosis)}
+
+
+def best_lr(preset, records, family, arm):
+    """The learning rate with the highest mean final validation PSNR over the seeds run (None if none)."""
+    scores = {lr: cv.mean_sd(final_psnr(records, family, arm, lr).values())[0] for lr in preset.lrs[family]}
+    scores = {lr: s for lr, s in scores.items() if s == s}
+    return max(scores, key=scores.get) if scores else None
+
+
+def top_variants(preset, records, family):
+    """Variants ranked by final PSNR at their own best learning rate in the screening (seed 0)."""
+    screened = {run: rows for run, rows in records.items() if run.seed == 0}
+
+    def score(arm):
+        finals = [final_psnr(screened, family, arm, lr).get(0, float('-inf')) for lr in preset.lrs[family]]
+        return max(finals)
+
+    return sorted(preset.families[family], key=score, reverse=True)[:preset.top_variants]
+
+
+def seed_runs(preset, records):
+    runs = []
+    for family in preset.families:
+        for arm in (FAMILIES[family][0], *top_variants(preset, records, family)):
+            runs += [Run(family, arm, lr, seed) for lr in preset.lrs[family] for seed in range(1, preset.seeds)]
+    return runs
+
+
+def diagnosis_runs(preset):
+    if 'srcnn' not in preset.families:
+        return []
+    runs = []
+    for name, change in DIAGNOSES.items():
+        if name not in preset.diagnoses:
+            continue
+        arms = ('dsrcnn_c2', 'srcnn') if 'optim' in change else ('dsrcnn_c2', )
+        runs += [Run('srcnn', arm, preset.diagnosis_lr, 0, name) for arm in arms]
+    return runs
+
+
+def tested_runs(preset, records):
+    """Every seed of the baseline and top variants of each family, at the arm's best learning rate."""
+    runs = []
+    for family in preset.families:
+        for arm in (FAMILIES[family][0], *top_variants(preset, records, family)):
+            lr = best_lr(preset, records, family, arm)
+            runs += [Run(family, arm, lr, seed) for seed in range(preset.seeds)
+                     if lr is not None and Run(family, arm, lr, seed) in records]
+    return runs
+
+
+def _template(name):
+    with open(osp.join(osp.dirname(__file__), '..', '..', 'options', name)) as f:
+        return yaml.safe_load(f)
+
+
+def run_tests(preset, out, records, datasets, jobs, threads):
+    family_template = {'srcnn': 'test_srcnn_x2.yml', 'edsr': 'test_edsr_x2.yml'}
+    options = [test_options(preset, run, datasets['test'], _template(family_template[run.family]))
+               for run in tested_runs(preset, records)]
+    bicubic = _template('test_bicubic_x2.yml')
+    bicubic.update(name='test_bicubic', scale=preset.scale, path={},
+                   datasets={f'test_{i + 1}': {**ds, 'phase': 'test'} for i, ds in enumerate(datasets['test'].values())})
+    bicubic['network_g'] = {**bicubic['network_g'], 'upscale': preset.scale}
+    test_all(out, [bicubic, *options], jobs, threads)
+
+
+def run_study(preset_name, out, data=None, jobs=2, threads=1, stages=STAGES):
+    """Run the ``stages`` of the study (see the module docstring) and write its record into ``out``.
+
+    Returns:
+        str: The summary (Markdown).
+    """
+    from deconv_basicsr.experiments import report, timing
+
+    preset = PRESETS[preset_name]
+    out = osp.abspath(out)
+    os.makedirs(out, exist_ok=True)
+    datasets = prepare_data(preset, out, data)
+    val_set = datasets['val']['name']
+
+    def options(runs):
+        return [train_options(preset, run, datasets) for run in runs]
+
+    def records():
+        runs = screen_runs(preset)
+        found = read_records(out, preset, runs, val_set)
+        runs = runs + seed_runs(preset, found) + diagnosis_runs(preset)
+        return read_records(out, preset, runs, val_set)
+
+    def write():
+        return report.write_record(out, preset_name, preset, records(), val_set)
+
+    if 'screen' in stages:
+        train_all(out, options(screen_runs(preset)), jobs, threads, desc='screen')
+        write()
+    if 'seeds' in stages:
+        train_all(out, options(seed_runs(preset, records())), jobs, threads, desc='seeds')
+        write()
+    if 'diagnose' in stages:
+        train_all(out, options(diagnosis_runs(preset)), jobs, threads, desc='diagnose')
+        write()
+    if 'test' in stages:
+        run_tests(preset, out, records(), datasets, jobs, threads)
+    if 'timing' in stages and not osp.isfile(osp.join(out, 'timing.json')):
+        arms = sorted({run.arm for run in records()})
+        with open(osp.join(out, 'timing.json'), 'w') as f:
+            json.dump(timing.study_step_times(preset, arms), f, indent=1)
+    return write()
