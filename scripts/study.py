@@ -1,9 +1,10 @@
 """The study of the paper's two claims: learning-rate sweep, seeds, SRCNN variants, diagnosis, final test.
 
     python scripts/study.py --preset smoke                            # about a minute: does it all run?
-    python scripts/study.py --preset cpu --data ../shared/datasets    # about 4 hours on 2 cores
+    python scripts/study.py --preset cpu --data ../shared/datasets --record docs/study/cpu   # ~4 h, 2 cores
 
-Writes OUT/curves.csv, OUT/summary.md, OUT/table.csv, OUT/timing.json and plots. Rerunning the same command
+Trains under OUT (experiments/, tb_logger/, results/); writes the record (curves.csv, summary.md, table.csv,
+timing.json, plots) into RECORD. Rerunning the same command
 continues an interrupted study: finished runs are skipped, interrupted ones resume from their last state.
 """
 import argparse
@@ -20,13 +21,14 @@ def main(argv=None):
     parser.add_argument('--data', help='folder of HR image folders (T91/, Urban100/, Set5/, ...); default: the '
                         'embedded dataset')
     parser.add_argument('--out', help='output folder (default: study_PRESET)')
+    parser.add_argument('--record', help='folder for the record (default: OUT)')
     parser.add_argument('--jobs', type=int, default=2, help='runs trained at once (default: %(default)s)')
     parser.add_argument('--threads', type=int, default=1, help='threads per run (default: %(default)s)')
-    parser.add_argument('--stages', nargs='+', choices=STAGES, default=list(STAGES),
-                        help='stages to run, in their fixed order (default: all)')
+    parser.add_argument('--stages', nargs='*', choices=STAGES, default=list(STAGES),
+                        help='stages to run, in their fixed order (default: all; none: rewrite the record)')
     args = parser.parse_args(argv)
     print(run_study(args.preset, args.out or f'study_{args.preset}', args.data, args.jobs, args.threads,
-                    args.stages))
+                    args.stages, args.record))
 
 
 if __name__ == '__main__':

@@ -2,6 +2,7 @@
 import csv
 import json
 import math
+import os
 from os import path as osp
 
 from deconv_basicsr.experiments import curves as cv
@@ -61,16 +62,18 @@ def _finals(records, family, arm, lr):
     return [(seed, cv.final(curve)) for seed, curve in _curves(records, family, arm, lr).items()]
 
 
-def write_record(out, name, preset, records, val_set):
-    """Write the record from ``records`` (``{run: rows}``); returns ``summary.md``'s text."""
+def write_record(out, record, name, preset, records, val_set):
+    """Write the record into ``record`` from ``records`` (``{run: rows}``) and the runs' results under ``out``;
+    returns ``summary.md``'s text."""
     import matplotlib
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
 
     from deconv_basicsr.experiments.study import best_lr, top_variants
 
-    cv.write_csv(osp.join(out, 'curves.csv'), records)
-    timing_path = osp.join(out, 'timing.json')
+    os.makedirs(record, exist_ok=True)
+    cv.write_csv(osp.join(record, 'curves.csv'), records)
+    timing_path = osp.join(record, 'timing.json')
     timing = json.load(open(timing_path)) if osp.isfile(timing_path) else None
     spi = timing['seconds_per_iter'] if timing else {}
     lines = [f'# Study, preset `{name}`', '', preset.description + '.', '',
@@ -111,15 +114,15 @@ def write_record(out, name, preset, records, val_set):
         lines += ['Final PSNR difference, variant − baseline, with its 95% interval; verdict on the claim:', '',
                   '| variant | learning rates (variant / baseline) | difference | seeds | verdict |', '|---|---|---|---|---|']
         for arm in arms[1:]:
-            pairs = [(lr, lr) for lr in preset.lrs[family]]
             own = best_lr(preset, records, family, arm)
-            if own is not None and base_best is not None:
-                pairs.append((own, base_best))
-            for index, (lr_arm, lr_base) in enumerate(pairs):
+            pairs = [(lr, lr, 'shared; best of both' if lr == own == base_best else 'shared')
+                     for lr in preset.lrs[family]]
+            if own is not None and base_best is not None and own != base_best:
+                pairs.append((own, base_best, 'each at its best'))
+            for lr_arm, lr_base, which in pairs:
                 mean, half, seeds = _comparison(records, family, arm, lr_arm, baseline, lr_base)
                 if not seeds:
                     continue
-                which = 'own best' if index == len(preset.lrs[family]) else 'shared'
                 lines.append(f'| {ARM_LABELS[arm]} | {lr_arm:g} / {lr_base:g} ({which}) | '
                              f"{mean:+.3f}{f' ± {half:.3f}' if not math.isnan(half) else ''} | {len(seeds)} | "
                              f'{cv.verdict(mean, half, sign)} |')
@@ -150,7 +153,7 @@ def write_record(out, name, preset, records, val_set):
             for arm in arms:
                 _plot_band(ax, _curves(records, family, arm, lr), ARM_LABELS[arm])
             _finish(ax, f'{family.upper()}, lr {lr:g}: mean ± sd over seeds', val_set, 'iteration')
-            _save(fig, osp.join(out, f'{family}_lr{lr:g}.png'))
+            _save(fig, osp.join(record, f'{family}_lr{lr:g}.png'))
         panels = 2 if spi else 1
         fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4), squeeze=False)
         for arm in arms:
@@ -162,15 +165,15 @@ def write_record(out, name, preset, records, val_set):
         if spi:
             _finish(axes[0][1], 'the same against training time', val_set,
                     f"seconds (step times measured side by side: {timing['machine']})")
-        _save(fig, osp.join(out, f'{family}_best.png'))
+        _save(fig, osp.join(record, f'{family}_best.png'))
         lines += [f'Plots: `{family}_best.png` (each arm at its own best rate), '
                   + ', '.join(f'`{family}_lr{lr:g}.png`' for lr in preset.lrs[family]) + '.', '']
 
-    lines += _diagnosis_section(preset, records, out, val_set, plt)
-    lines += _table_section(out, preset, records)
+    lines += _diagnosis_section(preset, records, record, val_set, plt)
+    lines += _table_section(out, record, preset, records)
     lines += ['Every value above is computed from `curves.csv` (and `table.csv`, `timing.json`) in this folder.', '']
     text = '\n'.join(lines)
-    with open(osp.join(out, 'summary.md'), 'w') as f:
+    with open(osp.join(record, 'summary.md'), 'w') as f:
         f.write(text)
     return text
 
@@ -190,7 +193,7 @@ def _save(fig, path):
     plt.close(fig)
 
 
-def _diagnosis_section(preset, records, out, val_set, plt):
+def _diagnosis_section(preset, records, record, val_set, plt):
     runs = {run: rows for run, rows in records.items() if run.diagnosis}
     if not runs:
         return []
@@ -208,11 +211,11 @@ def _diagnosis_section(preset, records, out, val_set, plt):
                      f'| {cv.mean_sd(half)[0]:.4f} |')
         ax.plot(*zip(*curve), marker='.', label=label)
     _finish(ax, f'Diagnosis at lr {lr:g} (seed 0)', val_set, 'iteration')
-    _save(fig, osp.join(out, 'diagnosis.png'))
+    _save(fig, osp.join(record, 'diagnosis.png'))
     return lines + ['', 'Plot: `diagnosis.png`. SGD runs use momentum 0.9 at the rate named.', '']
 
 
-def _table_section(out, preset, records):
+def _table_section(out, record, preset, records):
     """The final test table (Table 1's format), ``table.csv``, from the BasicSR test logs."""
     from deconv_basicsr.data.results import read_test_logs
     from deconv_basicsr.experiments.study import tested_runs
@@ -232,7 +235,7 @@ def _table_section(out, preset, records):
         for seeds in columns.values():
             row.append(cv.mean_sd([logs.get(dataset, {}).get('psnr', math.nan) for logs in seeds.values()]))
         rows.append(row)
-    with open(osp.join(out, 'table.csv'), 'w', newline='') as f:
+    with open(osp.join(record, 'table.csv'), 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['dataset', 'method', 'lr', 'seeds', 'psnr_mean', 'psnr_sd'])
         for row in rows:

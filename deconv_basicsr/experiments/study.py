@@ -165,8 +165,9 @@ def run_tests(preset, out, records, datasets, jobs, threads):
     test_all(out, [bicubic, *options], jobs, threads)
 
 
-def run_study(preset_name, out, data=None, jobs=2, threads=1, stages=STAGES):
-    """Run the ``stages`` of the study (see the module docstring) and write its record into ``out``.
+def run_study(preset_name, out, data=None, jobs=2, threads=1, stages=STAGES, record=None):
+    """Run the ``stages`` of the study (see the module docstring) in ``out`` and write its record (curves,
+    summary, table, timing, plots) into ``record`` (default: ``out``).
 
     Returns:
         str: The summary (Markdown).
@@ -175,6 +176,7 @@ def run_study(preset_name, out, data=None, jobs=2, threads=1, stages=STAGES):
 
     preset = PRESETS[preset_name]
     out = osp.abspath(out)
+    record = osp.abspath(record or out)
     os.makedirs(out, exist_ok=True)
     datasets = prepare_data(preset, out, data)
     val_set = datasets['val']['name']
@@ -189,7 +191,7 @@ def run_study(preset_name, out, data=None, jobs=2, threads=1, stages=STAGES):
         return read_records(out, preset, runs, val_set)
 
     def write():
-        return report.write_record(out, preset_name, preset, records(), val_set)
+        return report.write_record(out, record, preset_name, preset, records(), val_set)
 
     if 'screen' in stages:
         train_all(out, options(screen_runs(preset)), jobs, threads, desc='screen')
@@ -202,8 +204,10 @@ def run_study(preset_name, out, data=None, jobs=2, threads=1, stages=STAGES):
         write()
     if 'test' in stages:
         run_tests(preset, out, records(), datasets, jobs, threads)
-    if 'timing' in stages and not osp.isfile(osp.join(out, 'timing.json')):
+    timing_path = osp.join(record, 'timing.json')
+    if 'timing' in stages and not osp.isfile(timing_path):
         arms = sorted({run.arm for run in records()})
-        with open(osp.join(out, 'timing.json'), 'w') as f:
+        os.makedirs(record, exist_ok=True)
+        with open(timing_path, 'w') as f:
             json.dump(timing.study_step_times(preset, arms), f, indent=1)
     return write()
