@@ -121,7 +121,8 @@ def peak_memory(device, task):
 def network_rows(network, device, lq, gt, settings):
     """Training, evaluation and memory figures of every variant of ``network`` (see the module docstring)."""
     variants = build_variants(network, device, settings.stats_period)
-    train = side_by_side({v.name: partial(v.train, lq, gt) for v in variants}, settings.rounds, device, warmup=2)
+    samples = side_by_side({v.name: partial(v.train, lq, gt) for v in variants}, settings.rounds, device, warmup=2)
+    train = {v.name: [t / v.steps for t in samples[v.name]] for v in variants}  # seconds per step
     peaks = {v.name: peak_memory(device, partial(v.train, lq, gt)) for v in variants} if settings.memory else {}
     for v in variants:
         v.model.eval()
