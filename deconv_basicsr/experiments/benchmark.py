@@ -84,13 +84,17 @@ class Variant:
 def build_variants(network, device, stats_period):
     """plain, exact, fast and reference variants of ``network``, from the same initial weights."""
     plain_fn, deconv_fn = NETWORKS[network]
-    exact = seeded(deconv_fn, 0).to(device)
+
+    def build(fn):
+        return seeded(fn, 0).to(device)
+
+    exact = build(deconv_fn)
     method = next(m for m in exact.modules() if isinstance(m, FastDeconv)).isqrt_method_for(device)
     return [
-        Variant('plain', seeded(plain_fn, 0).to(device)),
+        Variant('plain', build(plain_fn)),
         Variant(f'exact ({method})', exact),
-        Variant(f'fast (stats_period={stats_period})', seeded(partial(deconv_fn, stats_period=stats_period), 0)
-                .to(device), steps=stats_period),
+        Variant(f'fast (stats_period={stats_period})', build(partial(deconv_fn, stats_period=stats_period)),
+                steps=stats_period),
         Variant('reference', to_reference(exact)),
     ]
 
@@ -124,6 +128,7 @@ def network_rows(network, device, lq, gt, settings):
     samples = side_by_side({v.name: partial(v.train, lq, gt) for v in variants}, settings.rounds, device, warmup=2)
     train = {v.name: [t / v.steps for t in samples[v.name]] for v in variants}  # seconds per step
     peaks = {v.name: peak_memory(device, partial(v.train, lq, gt)) for v in variants} if settings.memory else {}
+    # Evaluation as in a validation run: eval mode throughout, so FastDeconv reuses its folded kernels.
     for v in variants:
         v.model.eval()
     variants.append(Variant('fused', fuse_deconv(copy.deepcopy(variants[1].model))))
