@@ -85,7 +85,8 @@ def environment(device):
 
 
 def machine():
-    return f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}'
+    """The CPU, its thread count and torch, in words."""
+    return f"{device_name(torch.device('cpu'))}, {torch.get_num_threads()} thread(s), torch {torch.__version__}"
 
 
 def study_step_times(preset, arms, threads=1, rounds=5):
