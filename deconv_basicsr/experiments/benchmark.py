@@ -58,10 +58,10 @@ class Settings:
     eval_rounds: int = 15
     stats_period: int = 8  # the fast variant's
     memory: bool = True
-    # Whitened dimensions d = kh * kw * block: EDSR's first layer (3x3, 3 channels), SRCNN's (9x9, 3
-    # channels), EDSR's residual blocks (3x3, 64 channels). () leaves the section out.
+    # Whitened dimensions d = kh * kw * block: EDSR's conv_first when deconvolved (3x3, 3 channels),
+    # SRCNN's first layer (9x9, 3 channels), EDSR's residual blocks (3x3, 64 channels). () leaves it out.
     isqrt_dims: tuple = (27, 243, 576)
-    isqrt_iters: tuple = (5, 15)  # the layer's default; the reference's input layer
+    isqrt_iters: tuple = (5, 15)  # the layer's default; the reference's input-layer convention
     isqrt_rounds: int = 15
 
 
