@@ -1,13 +1,47 @@
-"""Training-step times measured side by side: every network in turn in each round, medians over rounds.
+"""Timings measured side by side: every task in turn in each round, medians over rounds; the machine.
 
 Timings from the study's own runs are not used for the seconds axis: runs share the machine with each
 other, so their clocks measure the load as much as the network.
 """
+import os
 import platform
 import statistics
 import time
 
 import torch
+
+from deconv_basicsr.experiments.inprocess import train_step
+
+
+def side_by_side(tasks, rounds, device=None, warmup=1):
+    """Seconds each task takes in every round, the tasks run in turn within a round.
+
+    Running them in turn, rather than one after the other, lets every task see the same machine load, so
+    ratios taken within a round hold even when the load changes between rounds.
+
+    Args:
+        tasks (dict[str, callable]): The work of one timed sample, by name.
+        rounds (int): Timed rounds.
+        device (torch.device | None): Where the tasks run; CUDA is synchronised around every task.
+        warmup (int): Untimed rounds first (allocator, optimizer state, lazy initialisation).
+
+    Returns:
+        dict[str, list[float]]: Seconds by name, one value per timed round.
+    """
+    def synchronize():
+        if device is not None and device.type == 'cuda':
+            torch.cuda.synchronize(device)
+
+    times = {name: [] for name in tasks}
+    for round_index in range(warmup + rounds):
+        for name, task in tasks.items():
+            synchronize()
+            start = time.perf_counter()
+            task()
+            synchronize()
+            if round_index >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return times
 
 
 def step_seconds(networks, batch, rounds=5, steps=3):
@@ -16,30 +50,43 @@ def step_seconds(networks, batch, rounds=5, steps=3):
     Args:
         networks (dict[str, nn.Module]): Networks by name, timed in turn within every round.
         batch (tuple[Tensor, Tensor]): LQ and GT batch.
-        rounds (int): Rounds; the first one warms up and is not counted.
+        rounds (int): Timed rounds, after one that warms up.
         steps (int): Steps timed per network per round.
 
     Returns:
         dict[str, float]: Median seconds per step by name.
     """
     lq, gt = batch
-    optimizers = {name: torch.optim.Adam(net.parameters(), lr=1e-4) for name, net in networks.items()}
-    times = {name: [] for name in networks}
-    for round_index in range(rounds + 1):
-        for name, net in networks.items():
-            net.train()
-            start = time.perf_counter()
-            for _ in range(steps):
-                optimizers[name].zero_grad(set_to_none=True)
-                torch.nn.functional.l1_loss(net(lq), gt).backward()
-                optimizers[name].step()
-            if round_index:
-                times[name].append((time.perf_counter() - start) / steps)
-    return {name: statistics.median(values) for name, values in times.items()}
+
+    def training(network):
+        optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
+        return lambda: [train_step(network, optimizer, lq, gt) for _ in range(steps)]
+
+    times = side_by_side({name: training(net) for name, net in networks.items()}, rounds)
+    return {name: statistics.median(values) / steps for name, values in times.items()}
+
+
+def device_name(device):
+    """The CUDA device's name, or the CPU's model name (Linux; the machine type elsewhere)."""
+    if device.type == 'cuda':
+        return torch.cuda.get_device_name(device)
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def environment(device):
+    """What timings on ``device`` depend on, for a record: the device, CPU threads, torch, load average
+    (1, 5 and 15 minutes: other processes on the machine)."""
+    return {'device': device.type, 'name': device_name(device), 'threads': torch.get_num_threads(),
+            'torch': torch.__version__, 'load_average': [round(x, 2) for x in os.getloadavg()]}
 
 
 def machine():
-    return f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}'
+    """The CPU, its thread count and torch, in words."""
+    return f"{device_name(torch.device('cpu'))}, {torch.get_num_threads()} thread(s), torch {torch.__version__}"
 
 
 def study_step_times(preset, arms, threads=1, rounds=5):
