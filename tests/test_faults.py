@@ -10,10 +10,10 @@ import torch
 import deconv_basicsr  # noqa: F401  (applies the patches, registers the archs)
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.models import build_model
-from basicsr.utils import make_exp_dirs
 
 from deconv_basicsr import compat
-from deconv_basicsr.data import OptionPathError, write_lmdb_from_folder
+from deconv_basicsr.compat import OptionPathError, check_startup
+from deconv_basicsr.data import write_lmdb_from_folder
 from deconv_basicsr.layers import FastDeconv
 from helpers import (check_python, copy_basicsr_script, run_python, sr_options, sr_test_options, tiny_network,
                      write_image_pairs, write_options)
@@ -93,7 +93,7 @@ def test_missing_dataset_paths_fail_first_naming_their_keys(tmp_path, monkeypatc
     opt = _opt(tmp_path, gt='datasets/nowhere/gt', lq='datasets/nowhere/lq')
     opt['path']['training_states'] = str(tmp_path / 'experiments' / 'bad' / 'training_states')
     with pytest.raises(OptionPathError) as info:
-        compat.load_resume_state(opt)  # the training pipeline's first step
+        check_startup(opt)  # the start of the training pipeline
     message = str(info.value)
     assert "datasets.train.dataroot_gt: 'datasets/nowhere/gt' does not exist" in message
     assert 'datasets.val.dataroot_lq' in message
@@ -101,7 +101,7 @@ def test_missing_dataset_paths_fail_first_naming_their_keys(tmp_path, monkeypatc
     test_opt = sr_test_options('bad_test', 'datasets/nowhere/gt', 'data/lq', tiny_network('EDSR'), 'net.pth')
     test_opt.update(is_train=False, path={**test_opt['path'], 'results_root': str(tmp_path / 'results')})
     with pytest.raises(OptionPathError, match=r'datasets.test_1.dataroot_gt: .*\n.*path.pretrain_network_g'):
-        make_exp_dirs(test_opt)  # the test pipeline's first step
+        check_startup(test_opt)  # the start of the test pipeline
     assert not (tmp_path / 'results').exists()
 
 
