@@ -110,11 +110,10 @@ def _stop(model, signum, current_iter):
         if current_iter % opt['logger']['save_checkpoint_freq'] != 0:  # else the loop saved it already
             epoch = current_iter // train_opt[BATCHES_PER_EPOCH]
             getattr(model, 'save_resume_point', model.save)(epoch, current_iter)
-        message = (f"Stopped by {name} after iteration {current_iter}: saved {opt['path']['models']} and "
-                   f"{opt['path']['training_states']}/{current_iter}.state.")
+        message = (f"Stopped by {name} after iteration {current_iter}: saved its networks in "
+                   f"{opt['path']['models']} and its training state {current_iter}.state.")
     if opt.get('rank', 0) == 0:
-        logger.info(message)
-        print(f'\n{message}\nResume (in {os.getcwd()}) with:\n  {resume_command()}\n', file=sys.stderr, flush=True)
+        logger.info(f'{message}\nResume (in {os.getcwd()}) with:\n  {resume_command()}\n')
     if opt.get('dist'):
         from torch import distributed as dist
 

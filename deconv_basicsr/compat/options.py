@@ -116,8 +116,8 @@ def _fail(error, args):
     if args.debug:
         raise error
     if os.environ.get('RANK', '0') == '0':  # once, not by every process of a torchrun
-        print(f'{error}\n({type(error).__name__} in {args.opt}, found at start-up: nothing was written; '
-              '--debug shows the traceback)', file=sys.stderr, flush=True)
+        print(f'{error}\n({type(error).__name__}, found at start-up: nothing was written; --debug shows the '
+              'traceback)', file=sys.stderr, flush=True)
     sys.exit(1)
 
 
