@@ -74,16 +74,24 @@ def quickstart_options(tmp_path, name, total_iter):
     return write_options(tmp_path / f'{name}.yml', opt)
 
 
+def psnr_values(output):
+    """The validation PSNRs a run printed, in order."""
+    return [line.split('# psnr: ')[1].split()[0] for line in output.splitlines() if '# psnr: ' in line]
+
+
 def test_quickstart_resumed_in_epoch_0_is_exact(tmp_path):
     """The issue's case: the quickstart (LMDB, a data-loader worker, DeconvSRModel, validation) stopped at 6
     and resumed to 12 with --auto_resume, in the middle of epoch 0, against 12 straight."""
-    check_python(TRAIN + [quickstart_options(tmp_path, 'straight', 12)], cwd=tmp_path)
+    straight = check_python(TRAIN + [quickstart_options(tmp_path, 'straight', 12)], cwd=tmp_path)
     stopped = quickstart_options(tmp_path, 'stopped', 6)
     check_python(TRAIN + [stopped], cwd=tmp_path)
     resumed = check_python(TRAIN + [stopped, '--auto_resume', '--force_yml', 'train:total_iter=12'], cwd=tmp_path)
     assert 'Resuming training from epoch: 0, iter: 6.' in resumed.stdout
     experiments = tmp_path / 'experiments'
     assert_bit_identical(experiments / 'straight', experiments / 'stopped', 12)
+    # Validations at 8 and 12, and the final one: the one at 8 recalibrates on batches 5 to 8.
+    assert len(psnr_values(resumed.stdout)) == 3
+    assert psnr_values(resumed.stdout) == psnr_values(straight.stdout)[-3:]
 
 
 def interruptible_options(tmp_path, name='run'):
