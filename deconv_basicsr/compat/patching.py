@@ -25,7 +25,7 @@ def _install(owner, name, new, original, bound_in):
     setattr(new, _MARK, original)
     setattr(owner, name, new)
     for module in bound_in:
-        if getattr(module, name, None) is original:
+        if original is not None and getattr(module, name, None) is original:
             setattr(module, name, new)
 
 
