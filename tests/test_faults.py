@@ -237,6 +237,6 @@ def test_images_are_checked_at_start_up(tmp_path):
     with env.begin(write=True) as txn:
         txn.delete(b'0000')  # listed in meta_info.txt, gone from the database
     env.close()
-    with pytest.raises(compat.DatasetError, match=r"datasets.train: 1 key\(s\) of .*lq.lmdb/meta_info.txt are not in the "
-                                                   r"LMDB \(first: '0000'\)"):
+    missing = r"datasets.train: 1 key\(s\) of .*lq.lmdb/meta_info.txt are not in the LMDB \(first: '0000'\)"
+    with pytest.raises(compat.DatasetError, match=missing):
         check_startup(opt)

@@ -29,6 +29,12 @@ from deconv_basicsr.compat.startup_checks import (DatasetError, OptionPathError,
                                                   check_option_paths, check_startup)
 from deconv_basicsr.compat.torchvision_stand_in import FUNCTIONAL_TENSOR, install_functional_tensor_stand_in
 
+__all__ = [
+    'apply', 'FUNCTIONAL_TENSOR', 'install_functional_tensor_stand_in', 'load_resume_state', 'resume_device',
+    'patch_main_train_script', 'check_startup', 'check_option_paths', 'check_option_file', 'check_model_options',
+    'OptionPathError', 'OptionValueError', 'DatasetError', 'CorruptImageError', 'ExperimentLockedError'
+]
+
 
 def apply():
     """Install the torchvision stand-in, import BasicSR and install every replacement (idempotent)."""
