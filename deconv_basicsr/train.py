@@ -6,8 +6,10 @@ For people without a BasicSR checkout (the pip package ships no ``train.py`` scr
     deconv-basicsr-train -opt options/train_edsr_deconv_x2.yml
 
 It accepts BasicSR's flags (``-opt``, ``--auto_resume``, ``--launcher``, ``--debug``, ``--force_yml``,
-``--local_rank``). The root path is the current directory: ``experiments/`` and ``tb_logger/`` are
-created there, and ``--auto_resume`` looks there.
+``--local_rank``) and ``--check_images`` (decode every training image at start-up). The root path is the
+current directory: ``experiments/`` and ``tb_logger/`` are created there, and ``--auto_resume`` looks there.
+Ctrl-C (or SIGTERM) saves the current iteration and prints the command that resumes it
+(``deconv_basicsr.compat.interruption``).
 """
 import os
 

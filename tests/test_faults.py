@@ -10,10 +10,10 @@ import torch
 import deconv_basicsr  # noqa: F401  (applies the patches, registers the archs)
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.models import build_model
-from basicsr.utils import make_exp_dirs
 
 from deconv_basicsr import compat
-from deconv_basicsr.data import OptionPathError, write_lmdb_from_folder
+from deconv_basicsr.compat import OptionPathError, check_startup
+from deconv_basicsr.data import write_lmdb_from_folder
 from deconv_basicsr.layers import FastDeconv
 from helpers import (check_python, copy_basicsr_script, run_python, sr_options, sr_test_options, tiny_network,
                      write_image_pairs, write_options)
@@ -93,7 +93,7 @@ def test_missing_dataset_paths_fail_first_naming_their_keys(tmp_path, monkeypatc
     opt = _opt(tmp_path, gt='datasets/nowhere/gt', lq='datasets/nowhere/lq')
     opt['path']['training_states'] = str(tmp_path / 'experiments' / 'bad' / 'training_states')
     with pytest.raises(OptionPathError) as info:
-        compat.load_resume_state(opt)  # the training pipeline's first step
+        check_startup(opt)  # the start of the training pipeline
     message = str(info.value)
     assert "datasets.train.dataroot_gt: 'datasets/nowhere/gt' does not exist" in message
     assert 'datasets.val.dataroot_lq' in message
@@ -101,7 +101,7 @@ def test_missing_dataset_paths_fail_first_naming_their_keys(tmp_path, monkeypatc
     test_opt = sr_test_options('bad_test', 'datasets/nowhere/gt', 'data/lq', tiny_network('EDSR'), 'net.pth')
     test_opt.update(is_train=False, path={**test_opt['path'], 'results_root': str(tmp_path / 'results')})
     with pytest.raises(OptionPathError, match=r'datasets.test_1.dataroot_gt: .*\n.*path.pretrain_network_g'):
-        make_exp_dirs(test_opt)  # the test pipeline's first step
+        check_startup(test_opt)  # the start of the test pipeline
     assert not (tmp_path / 'results').exists()
 
 
@@ -126,6 +126,49 @@ def test_basicsr_train_script_reports_a_missing_path_before_creating_anything(tm
 def test_bad_network_options_are_named_by_key(tmp_path, network_g, key):
     with pytest.raises(compat.OptionValueError, match=rf'^{key}\b.*fix {key}'):
         build_model(_opt(tmp_path, network_g))
+
+
+def test_bad_network_option_fails_at_start_up_in_a_few_lines(tmp_path):
+    """The message leads, with a suggestion; no traceback (unless --debug), nothing written."""
+    opt = _opt(tmp_path, tiny_network('DeconvEDSR', num_blok=2))
+    options = write_options(tmp_path / 'bad.yml', opt)
+    result = run_python(['-m', 'deconv_basicsr.train', '-opt', options], cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith('network_g.num_blok: unknown option for DeconvEDSR; did you mean num_block?')
+    assert len(lines) <= 3 and 'Traceback' not in result.stdout, result.stdout
+    assert not (tmp_path / 'experiments').exists()
+
+    opt['network_g'] = tiny_network('DeconvEDSR', block=0)
+    result = run_python(['-m', 'deconv_basicsr.train', '-opt', write_options(tmp_path / 'bad.yml', opt), '--debug'],
+                        cwd=tmp_path)
+    assert result.returncode == 1 and 'Traceback' in result.stdout
+    assert 'OptionValueError: network_g.block (DeconvEDSR): FastDeconv: block must be' in result.stdout
+    assert not (tmp_path / 'experiments').exists()
+
+
+@pytest.mark.parametrize('network_g,message', [
+    ({'type': 'DeconvNet', 'arch': tiny_network('EDSR', num_blocks=1)},
+     'network_g.arch.num_blocks: unknown option for EDSR; did you mean arch.num_block?'),
+    ({'type': 'DeconvNet', 'arch': {'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3}, 'include': ['body.*'],
+      'block': 0}, 'network_g.block (DeconvNet): FastDeconv: block must be'),
+    ({'type': 'EDSR', 'num_out_ch': 3}, 'network_g.num_in_ch: required by EDSR, missing'),
+], ids=['nested', 'nested_value', 'missing'])
+def test_network_options_are_checked_against_the_arch_signature(tmp_path, network_g, message):
+    with pytest.raises(compat.OptionValueError) as info:
+        check_startup(_opt(tmp_path, network_g))
+    assert str(info.value).startswith(message)
+
+
+def test_model_options_are_checked_at_start_up(tmp_path):
+    opt = _opt(tmp_path)
+    opt['model_type'] = 'DeconvSRModl'
+    with pytest.raises(compat.OptionValueError, match="^model_type: 'DeconvSRModl' is not a registered model; "
+                                                      'did you mean DeconvSRModel?'):
+        check_startup(opt)
+    opt['model_type'], opt['val']['recalibrate_batches'] = 'DeconvSRModel', -1
+    with pytest.raises(compat.OptionValueError, match=r'^val.recalibrate_batches: DeconvSRModel takes an int >= 0'):
+        check_startup(opt)
 
 
 # ---- corrupt images and LMDB entries -------------------------------------------------------------------
@@ -164,3 +207,36 @@ def test_corrupt_and_missing_lmdb_entries_are_named(tmp_path):
         dataset[1]
     with pytest.raises(KeyError, match=rf"No entry for key '0002' of LMDB {re.escape(lq_lmdb)}"):
         dataset[2]
+
+
+def test_images_are_checked_at_start_up(tmp_path):
+    """Validation images are decoded; LMDB training sets are checked for their keys, decoded on request."""
+    opt = _opt(tmp_path)
+    val = opt['datasets']['val']
+    bad = Path(val['dataroot_lq'], '0001.png')
+    good = bad.read_bytes()
+    bad.write_bytes(good[:40])
+    with pytest.raises(compat.CorruptImageError, match=rf'Cannot decode image {re.escape(str(bad))}'):
+        check_startup(opt)
+    bad.write_bytes(good)
+
+    train = opt['datasets']['train']
+    gt_lmdb, lq_lmdb = str(tmp_path / 'gt.lmdb'), str(tmp_path / 'lq.lmdb')
+    write_lmdb_from_folder(train['dataroot_gt'], gt_lmdb)
+    write_lmdb_from_folder(train['dataroot_lq'], lq_lmdb)
+    train.update(dataroot_gt=gt_lmdb, dataroot_lq=lq_lmdb, io_backend={'type': 'lmdb'})
+    check_startup(opt)
+    env = lmdb.open(lq_lmdb)
+    with env.begin(write=True) as txn:
+        txn.put(b'0001', txn.get(b'0001')[:50])  # truncated value: found only when decoding
+    env.close()
+    check_startup(opt)
+    with pytest.raises(compat.CorruptImageError, match=rf"key '0001' of LMDB {re.escape(lq_lmdb)}"):
+        check_startup(opt, all_images=True)
+    env = lmdb.open(lq_lmdb)
+    with env.begin(write=True) as txn:
+        txn.delete(b'0000')  # listed in meta_info.txt, gone from the database
+    env.close()
+    missing = r"datasets.train: 1 key\(s\) of .*lq.lmdb/meta_info.txt are not in the LMDB \(first: '0000'\)"
+    with pytest.raises(compat.DatasetError, match=missing):
+        check_startup(opt)

@@ -10,9 +10,10 @@ import yaml
 
 import deconv_basicsr  # noqa: F401  (makes BasicSR importable, registers the archs)
 from basicsr.archs import build_network
-from basicsr.utils.options import ordered_yaml, parse_options
+from basicsr.utils.options import ordered_yaml
 
-from deconv_basicsr.data import OptionPathError, check_option_file, check_option_paths
+from deconv_basicsr.compat import OptionPathError, check_option_file, check_option_paths
+from deconv_basicsr.compat.options import read_options as parse_options
 
 OPTIONS = Path(__file__).resolve().parents[1] / 'options'
 TRAINED = [('edsr', s) for s in (2, 3, 4)] + [('edsr_deconv', s) for s in (2, 3, 4)] + \

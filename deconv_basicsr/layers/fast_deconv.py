@@ -110,8 +110,9 @@ class FastDeconv(nn.Conv2d):
     updated at each refresh only, with momentum ``1 - (1 - momentum)^stats_period`` (as if updated at every
     step with the held statistics). The whitening then acts as a preconditioner that is not differentiated
     through, and a training step costs about a convolution plus the (small) fold. The held statistics are
-    not saved: after ``load_state_dict`` the next step refreshes them. ``stats_period=1`` (the default) is
-    the exact method.
+    not in ``state_dict`` (checkpoints stay those of the exact method): after ``load_state_dict`` the next
+    step refreshes them, unless ``load_fast_mode_state`` restores what ``fast_mode_state`` returned (training
+    states do, so a resumed run continues exactly). ``stats_period=1`` (the default) is the exact method.
 
     In eval mode, the folded kernel is computed once and reused while the parameters hold the values it
     came from (compared by value, so optimizer steps and writes through ``.data``, as BasicSR's EMA does,
@@ -308,6 +309,21 @@ class FastDeconv(nn.Conv2d):
         else:
             self._update_running_statistics(mean, deconv)
         return mean, deconv
+
+    def fast_mode_state(self):
+        """The fast mode's held statistics and how many steps they have served, or None when none are held."""
+        if self._held is None:
+            return None
+        mean, deconv = self._held
+        return {'mean': mean, 'deconv': deconv, 'age': self._held_age}
+
+    def load_fast_mode_state(self, state):
+        """Hold the statistics ``fast_mode_state`` returned (None: refresh at the next step)."""
+        if state is None:
+            self._held, self._held_age = None, 0
+        else:
+            device = self.running_mean.device
+            self._held, self._held_age = (state['mean'].to(device), state['deconv'].to(device)), state['age']
 
     @torch.no_grad()
     def _update_running_statistics(self, mean, deconv, momentum=None):

@@ -35,24 +35,31 @@ class DeconvSRModel(SRModel):
                                          # averages); cov: whitening matrix of the pooled covariance
 
     The cached batches are LQ tensors of the training loader, kept on the model's device
-    (``N * batch * 3 * h * w`` values). A resumed run caches new ones. Until a batch is cached (a test run)
-    nothing is recalibrated: the checkpoint's statistics are used. Networks without FastDeconv layers
+    (``N * batch * 3 * h * w`` values), and saved in training states: a resumed run recalibrates on the
+    batches the uninterrupted run would have used. Until a batch is cached (a test run) nothing is
+    recalibrated: the checkpoint's statistics are used. Networks without FastDeconv layers
     behave as with SRModel.
     """
 
-    def __init__(self, opt):
-        super().__init__(opt)
+    @staticmethod
+    def check_options(opt):
+        """Check the recalibration options (``val``); returns them with their defaults. Raises ValueError."""
         given = opt.get('val') or {}
         val_opt = {key: given.get(key, default) for key, default in RECALIBRATE_DEFAULTS.items()}
         count, average = val_opt['recalibrate_batches'], val_opt['recalibrate_average']
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ValueError(f'DeconvSRModel: val.recalibrate_batches must be an int >= 0, got {count!r}')
+            raise ValueError(f'val.recalibrate_batches: DeconvSRModel takes an int >= 0, got {count!r}')
         if average not in AVERAGES:
-            raise ValueError(f'DeconvSRModel: val.recalibrate_average must be one of {AVERAGES}, got {average!r}')
-        self.recalibrate_batches = count
+            raise ValueError(f'val.recalibrate_average: DeconvSRModel takes one of {AVERAGES}, got {average!r}')
+        return val_opt
+
+    def __init__(self, opt):
+        super().__init__(opt)
+        val_opt = self.check_options(opt)
+        self.recalibrate_batches = val_opt['recalibrate_batches']
         self.recalibrate_fixed = bool(val_opt['recalibrate_fixed'])
-        self.recalibrate_average = average
-        self._cached_lq = deque(maxlen=max(count, 1))
+        self.recalibrate_average = val_opt['recalibrate_average']
+        self._cached_lq = deque(maxlen=max(self.recalibrate_batches, 1))
         self._steps = 0
         self._recalibrated_at = None
 
@@ -86,3 +93,19 @@ class DeconvSRModel(SRModel):
     def save(self, epoch, current_iter):
         self.recalibrate()
         super().save(epoch, current_iter)
+
+    def save_resume_point(self, epoch, current_iter):
+        """Save as ``save`` does, without recalibrating: a run stopped between periodic saves (Ctrl-C) resumes
+        from here, and must continue with the statistics the uninterrupted run had at this iteration."""
+        super().save(epoch, current_iter)
+
+    def local_training_state(self):
+        """Training states also hold the cached batches, so a resumed run recalibrates on the same ones."""
+        state = super().local_training_state()
+        state['recalibration_batches'] = [batch.cpu() for batch in self._cached_lq]
+        return state
+
+    def load_local_training_state(self, state):
+        super().load_local_training_state(state)
+        self._cached_lq.clear()
+        self._cached_lq.extend(batch.to(self.device) for batch in state.get('recalibration_batches', []))

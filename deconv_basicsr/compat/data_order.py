@@ -1,0 +1,131 @@
+"""Defect: a resumed run does not see the training data the interrupted one would have seen.
+
+BasicSR 1.4.2's training loader draws crops and flips from the process-wide random generators (seeded once
+per start), re-seeds every data-loader worker alike at each epoch, and a resumed run restarts the
+interrupted epoch from its first batch. ``build_dataloader`` (``basicsr.data``'s, and the copies
+``basicsr.train`` and ``basicsr.test`` imported) is wrapped; for the training loader (a sampler and a seed,
+as ``train_pipeline`` builds it):
+
+* ``SeededSampler`` / ``SeededDataset``: each sample draws its augmentation randomness from its own seed,
+  derived from (seed, rank, epoch, position in the epoch), whatever worker loads it and wherever a run was
+  resumed;
+* the loader starts at iteration ``datasets.train.start_iter`` (written by ``load_resume_state``): a pass
+  over epoch ``e`` skips the batches of iterations before it. The skip depends only on the epoch and the
+  start iteration, so a pass that is thrown away (BasicSR's ``CPUPrefetcher`` starts one when it is built,
+  before the training loop sets the epoch) cannot use it up;
+* it records ``datasets.train.batches_per_epoch`` (the loader drops the last incomplete batch), which
+  places any iteration in its epoch (``interruption``);
+* its workers' base seeds come from the loader's own generator, not torch's global one.
+
+Validation and test loaders are unchanged. The augmentations of a run are not those an unpatched BasicSR
+would draw (they are as random).
+"""
+import contextlib
+import random
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from deconv_basicsr.compat.patching import wrap
+
+#: Keys of the training dataset's options that carry the data position (plain values, set by this package).
+START_ITER, BATCHES_PER_EPOCH = 'start_iter', 'batches_per_epoch'
+
+
+def sample_seed(*values):
+    """A 64-bit seed that depends on every one of ``values`` (non-negative ints), well mixed."""
+    low, high = np.random.SeedSequence(list(values)).generate_state(2)
+    return int(low) | (int(high) << 32)
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Seed Python's, NumPy's and torch's CPU generators with ``seed`` inside; restore their states after.
+
+    Restoring keeps the caller's own random streams untouched when data loads in the main process.
+    """
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.default_generator.manual_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+
+
+class SeededSampler(Sampler):
+    """Yields ``(index, seed)`` pairs: the indices of ``sampler`` with one seed per position.
+
+    Args:
+        sampler (Sampler): The index sampler; its ``epoch`` attribute (set by ``set_epoch``, as BasicSR's
+            ``EnlargedSampler`` and ``DistributedSampler`` have) enters the seeds.
+        seed (int): The run's seed.
+        rank (int): This process's rank.
+        start_iter (int): Iterations already done: a pass over an epoch starts after them.
+        batch_size (int): Samples per batch (incomplete last batches are dropped); the loader sets it.
+    """
+
+    def __init__(self, sampler, seed, rank=0, start_iter=0, batch_size=1):
+        self.sampler, self.seed, self.rank = sampler, seed, rank
+        self.batch_size, self.start_iter = batch_size, start_iter
+
+    def batches_per_epoch(self):
+        return len(self.sampler) // self.batch_size
+
+    def __iter__(self):
+        epoch = getattr(self.sampler, 'epoch', 0)
+        per_epoch = self.batches_per_epoch()
+        skip = min(max(self.start_iter - epoch * per_epoch, 0), per_epoch) * self.batch_size
+        for position, index in enumerate(self.sampler):
+            if position >= skip:
+                yield index, sample_seed(self.seed, self.rank, epoch, position)
+
+    def __len__(self):
+        return len(self.sampler)
+
+
+class SeededDataset(Dataset):
+    """Loads item ``(index, seed)`` as ``dataset[index]`` with the random generators seeded by ``seed``."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __getitem__(self, item):
+        index, seed = item
+        with seeded(seed):
+            return self.dataset[index]
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getattr__(self, name):
+        # Attributes of the wrapped dataset (opt, paths, ...) stay reachable.
+        if name == 'dataset':
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def build_dataloader(original, dataset, dataset_opt, num_gpu=1, dist=False, sampler=None, seed=None):
+    if dataset_opt['phase'] != 'train' or sampler is None or seed is None:
+        return original(dataset, dataset_opt, num_gpu, dist, sampler, seed)
+    from basicsr.utils.dist_util import get_dist_info
+
+    rank, _ = get_dist_info()
+    seeded_sampler = SeededSampler(sampler, seed, rank, dataset_opt.get(START_ITER, 0))
+    loader = original(SeededDataset(dataset), dataset_opt, num_gpu, dist, seeded_sampler, seed)
+    seeded_sampler.batch_size = loader.batch_size
+    loader.generator = torch.Generator().manual_seed(seed + rank)
+    dataset_opt[BATCHES_PER_EPOCH] = seeded_sampler.batches_per_epoch()
+    return loader
+
+
+def install():
+    import basicsr.data
+    import basicsr.test
+    import basicsr.train
+
+    wrap(basicsr.data, 'build_dataloader', build_dataloader, bound_in=(basicsr.train, basicsr.test))

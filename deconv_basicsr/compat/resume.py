@@ -1,0 +1,82 @@
+"""Defect: resuming crashes without a GPU, and ``--auto_resume`` looks in the wrong folder.
+
+BasicSR 1.4.2's ``basicsr.train.load_resume_state`` maps the state onto ``torch.cuda.current_device()``
+(``--auto_resume`` and ``path.resume_state`` crash with "Found no NVIDIA driver"), and ``--auto_resume``
+looks under ``./experiments`` relative to the current directory, not under the root path where BasicSR saves
+states. The replacement loads onto the run's device and looks in ``path.training_states``. It also records
+the resumed iteration as ``datasets.train.start_iter``, where the training data loader starts
+(``data_order``). ``train_pipeline`` looks the function up at call time; BasicSR's ``train.py`` run as a
+script has its own copy, replaced when its pipeline starts (``options.parse_options``).
+
+``torch.load`` keeps its default: since torch 2.6 that is ``weights_only=True``, which loads the states BasicSR
+and this package write (state dicts, ``collections.Counter``, tensors, plain values).
+"""
+from os import path as osp
+
+from deconv_basicsr.compat.data_order import START_ITER
+from deconv_basicsr.compat.patching import replace, replace_in_main_script
+
+
+def resume_device(opt):
+    """Where a resume state is loaded: the current CUDA device when the run uses CUDA, else the CPU.
+
+    Optimizers move their state onto their parameters' device when loading it anyway.
+    """
+    import torch
+
+    if opt.get('num_gpu', 0) != 0 and torch.cuda.is_available():
+        return torch.device('cuda', torch.cuda.current_device())
+    return torch.device('cpu')
+
+
+def latest_training_state(opt):
+    """Path of the latest ``<iter>.state`` in the experiment's ``training_states`` folder, or None."""
+    from basicsr.utils import scandir
+
+    folder = opt['path'].get('training_states') or osp.join('experiments', opt['name'], 'training_states')
+    if not osp.isdir(folder):
+        return None
+    states = list(scandir(folder, suffix='state', recursive=False, full_path=False))
+    if not states:
+        return None
+    return osp.join(folder, f"{max(float(name.split('.state')[0]) for name in states):.0f}.state")
+
+
+def load_resume_state(opt):
+    """Device-aware replacement for BasicSR 1.4.2's ``basicsr.train.load_resume_state``.
+
+    With ``opt['auto_resume']`` it picks the latest state of the experiment and records it in
+    ``opt['path']['resume_state']``; otherwise it uses ``opt['path']['resume_state']`` if set. It loads the
+    state onto ``resume_device(opt)``, calls BasicSR's ``check_resume`` (which points ``pretrain_network_*``
+    at the checkpoints of the resumed iteration) and records that iteration in ``datasets.train.start_iter``.
+
+    Returns:
+        dict | None: The resume state, or None when there is nothing to resume from.
+    """
+    import torch
+    from basicsr.utils import check_resume
+
+    if opt['auto_resume']:
+        path = latest_training_state(opt)
+        if path is not None:
+            opt['path']['resume_state'] = path
+    else:
+        path = opt['path'].get('resume_state')
+    if not path:
+        return None
+    resume_state = torch.load(path, map_location=resume_device(opt))
+    check_resume(opt, resume_state['iter'])
+    if 'train' in (opt.get('datasets') or {}):
+        opt['datasets']['train'][START_ITER] = resume_state['iter']
+    return resume_state
+
+
+def install():
+    import basicsr.train
+
+    replace(basicsr.train, 'load_resume_state', load_resume_state)
+
+
+def patch_main_train_script():
+    """Replace the copy of ``load_resume_state`` in BasicSR's ``train.py`` run as a script."""
+    return replace_in_main_script('load_resume_state', load_resume_state)
