@@ -62,9 +62,9 @@ def _finals(records, family, arm, lr):
     return [(seed, cv.final(curve)) for seed, curve in _curves(records, family, arm, lr).items()]
 
 
-def write_record(out, record, name, preset, records, val_set):
+def write_record(out, record, name, preset, records, val_set, planned):
     """Write the record into ``record`` from ``records`` (``{run: rows}``) and the runs' results under ``out``;
-    returns ``summary.md``'s text."""
+    ``planned`` (``{stage: [run, ...]}``) says what the study will hold when complete. Returns ``summary.md``."""
     import matplotlib
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
@@ -81,7 +81,11 @@ def write_record(out, record, name, preset, records, val_set):
              f"{', '.join(f'{f:.0%}' for f in preset.milestones) or 'no point'} of the iterations; validation PSNR "
              f'(Y channel, border {preset.scale}) on `{val_set}` ({preset.val_images} images, {preset.val_crop}×'
              f'{preset.val_crop} HR centre crops) every {preset.val_freq} iterations. Both arms of a pair share '
-             'seed, initial weights, batches and schedule. Intervals: 95% Student t over seeds, paired by seed.', '']
+             'seed, initial weights, batches and schedule. Intervals: 95% Student t over seeds, paired by seed.', '',
+             'Runs in this record: ' + '; '.join(
+                 f'{stage} {sum(run in records for run in runs)} of {len(runs)}' for stage, runs in planned.items())
+             + ('.' if all(run in records for runs in planned.values() for run in runs) else
+                ' (**partial**: rerun the command to complete it).'), '']
 
     for family, (sign, claim) in CLAIMS.items():
         if family not in preset.families:
@@ -91,7 +95,7 @@ def write_record(out, record, name, preset, records, val_set):
             continue
         baseline = FAMILIES[family][0]
         iters = preset.iters[family]
-        lines += [f'## {family.upper()}: {claim}', '',
+        lines += [f'## {claim}', '',
                   f"{iters} iterations, {preset.gt_size[family]}×{preset.gt_size[family]} HR crops. "
                   f"Learning rates: {', '.join(f'{lr:g}' for lr in preset.lrs[family])}.", '']
         # Screening and final PSNR per learning rate.
@@ -106,9 +110,11 @@ def write_record(out, record, name, preset, records, val_set):
                 drop = max((cv.worst_drop(c) for c in curves.values()), default=math.nan)
                 cells.append(f'{_fmt(mean, sd)} (n={len(curves)}; fall {drop:.2f})' if curves else '–')
             lines.append(f'| {ARM_LABELS[arm]} | ' + ' | '.join(cells) + ' |')
-        tops = top_variants(preset, records, family)
-        lines += ['', f"Carried to all seeds (best final PSNR at their own best rate, seed 0): "
-                  f"{', '.join(ARM_LABELS[a] for a in tops)}.", '']
+        if all(run in records for run in planned['screen'] if run.family == family):
+            tops = ', '.join(ARM_LABELS[a] for a in top_variants(preset, records, family))
+            lines += ['', f'Carried to all seeds (best final PSNR at their own best rate, seed 0): {tops}.', '']
+        else:
+            lines += ['', 'The screening of this family is not complete: no variant is carried to all seeds yet.', '']
         # Differences: at each shared learning rate, and at each arm's own best.
         base_best = best_lr(preset, records, family, baseline)
         lines += ['Final PSNR difference, variant − baseline, with its 95% interval; verdict on the claim:', '',
@@ -149,6 +155,8 @@ def write_record(out, record, name, preset, records, val_set):
             lines.append('')
         # Plots: each learning rate, and each arm at its own best rate (by iteration and by seconds).
         for lr in preset.lrs[family]:
+            if not any(_curves(records, family, arm, lr) for arm in arms):
+                continue
             fig, ax = plt.subplots(figsize=(6.5, 4))
             for arm in arms:
                 _plot_band(ax, _curves(records, family, arm, lr), ARM_LABELS[arm])
@@ -167,7 +175,8 @@ def write_record(out, record, name, preset, records, val_set):
                     f"seconds (step times measured side by side: {timing['machine']})")
         _save(fig, osp.join(record, f'{family}_best.png'))
         lines += [f'Plots: `{family}_best.png` (each arm at its own best rate), '
-                  + ', '.join(f'`{family}_lr{lr:g}.png`' for lr in preset.lrs[family]) + '.', '']
+                  + ', '.join(f'`{family}_lr{lr:g}.png`' for lr in preset.lrs[family]
+                              if any(_curves(records, family, arm, lr) for arm in arms)) + '.', '']
 
     lines += _diagnosis_section(preset, records, record, val_set, plt)
     lines += _table_section(out, record, preset, records)

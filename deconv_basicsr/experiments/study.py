@@ -184,14 +184,17 @@ def run_study(preset_name, out, data=None, jobs=2, threads=1, stages=STAGES, rec
     def options(runs):
         return [train_options(preset, run, datasets) for run in runs]
 
+    def planned():
+        """Every run of the study as far as it can be known: the seeds stage follows from the screening."""
+        screened = read_records(out, preset, screen_runs(preset), val_set)
+        return {'screen': screen_runs(preset), 'seeds': seed_runs(preset, screened),
+                'diagnose': diagnosis_runs(preset)}
+
     def records():
-        runs = screen_runs(preset)
-        found = read_records(out, preset, runs, val_set)
-        runs = runs + seed_runs(preset, found) + diagnosis_runs(preset)
-        return read_records(out, preset, runs, val_set)
+        return read_records(out, preset, [run for runs in planned().values() for run in runs], val_set)
 
     def write():
-        return report.write_record(out, record, preset_name, preset, records(), val_set)
+        return report.write_record(out, record, preset_name, preset, records(), val_set, planned())
 
     if 'screen' in stages:
         train_all(out, options(screen_runs(preset)), jobs, threads, desc='screen')
