@@ -83,8 +83,8 @@ class FastDeconv(nn.Conv2d):
     refresh, as in the reference). All of it lives in ``state_dict``, so a resumed run continues exactly.
     The moving averages follow the last few dozen batches and the weights they met, and the eval output is
     sensitive to ``D``: recalibrate them before validating or exporting
-    (``deconv_basicsr.layers.recalibrate_deconv_stats``; ``DeconvSRModel`` does it), see the README,
-    "Evaluation statistics".
+    (``deconv_basicsr.layers.recalibrate_deconv_stats``; ``DeconvSRModel`` does it), see
+    docs/evaluation-statistics.md.
 
     Statistics are computed in float32 (float64 for float64 inputs) with autocast disabled; only the folded
     kernel meets the input's dtype.

@@ -65,8 +65,8 @@ def recalibrate_deconv_stats(model, batches, forward=None, average='deconv'):
         batches (Iterable): Inputs, e.g. a few training batches (LQ images). At least one.
         forward (callable, optional): ``forward(model, batch)`` runs one batch. Default: ``model(batch)``
             with the batch moved to the model's device.
-        average (str): 'deconv' (default) or 'cov', as above. Measured on DeconvSRCNN (README, "Evaluation
-            statistics"), averaging the whitening matrices gave the smoother validation curve.
+        average (str): 'deconv' (default) or 'cov', as above. Measured on DeconvSRCNN
+            (docs/evaluation-statistics.md), averaging the whitening matrices gave the smoother validation curve.
 
     Returns:
         int: Number of batches used (0 when ``model`` has no FastDeconv layer; nothing is run then).

@@ -21,7 +21,7 @@ class DeconvSRModel(SRModel):
     (and of ``net_g_ema``) from ``N`` training batches pushed through the current weights
     (``deconv_basicsr.layers.recalibrate.recalibrate_deconv_stats``) before validating or saving, as
     "precise BN" does for batch normalisation: by default the last 16 batches it trained on, averaging their
-    whitening matrices (README, "Evaluation statistics", has the measurements behind these defaults). Saved
+    whitening matrices (docs/evaluation-statistics.md has the measurements behind these defaults). Saved
     checkpoints (``params`` and ``params_ema``) hold the statistics that validation used. Training is unchanged
     (unless ``freeze`` is on: its frozen steps whiten with the running statistics, recalibrated ones included).
 
