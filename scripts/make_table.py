@@ -12,7 +12,7 @@ import os
 import sys
 from os import path as osp
 
-from deconv_basicsr.data.results import collect_table, table_to_csv, table_to_markdown
+from deconv_basicsr.experiments.tables import collect_table, table_to_csv, table_to_markdown
 
 MODELS = {'edsr': ('EDSR', 'DeconvEDSR'), 'srcnn': ('SRCNN', 'DeconvSRCNN')}
 

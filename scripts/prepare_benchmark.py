@@ -9,7 +9,7 @@ import argparse
 import sys
 
 import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
-from deconv_basicsr.data import prepare_benchmark
+from deconv_basicsr.prepare import prepare_benchmark
 
 
 def main(argv=None):

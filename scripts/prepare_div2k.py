@@ -17,8 +17,8 @@ import os
 import sys
 
 import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
-from deconv_basicsr.data import download_div2k, prepare_div2k_train, prepare_div2k_valid
-from deconv_basicsr.data.div2k import div2k_archives
+from deconv_basicsr.prepare import download_div2k, prepare_div2k_train, prepare_div2k_valid
+from deconv_basicsr.prepare.div2k import div2k_archives
 
 
 def main(argv=None):

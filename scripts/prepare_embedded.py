@@ -9,7 +9,7 @@ import argparse
 import sys
 
 import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
-from deconv_basicsr.data import prepare_embedded
+from deconv_basicsr.prepare import prepare_embedded
 
 
 def main(argv=None):

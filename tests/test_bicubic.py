@@ -13,8 +13,8 @@ from basicsr.archs import build_network
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
 
-from deconv_basicsr.data import list_images, prepare_benchmark, read_image
-from deconv_basicsr.data.results import read_test_logs
+from deconv_basicsr.prepare import list_images, prepare_benchmark, read_image
+from deconv_basicsr.experiments.tables import read_test_logs
 from helpers import check_python
 
 REPO = Path(__file__).resolve().parents[1]

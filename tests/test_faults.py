@@ -13,7 +13,7 @@ from basicsr.models import build_model
 
 from deconv_basicsr import compat
 from deconv_basicsr.compat import OptionPathError, check_startup
-from deconv_basicsr.data import write_lmdb_from_folder
+from deconv_basicsr.prepare import write_lmdb_from_folder
 from deconv_basicsr.layers import FastDeconv
 from helpers import (check_python, copy_basicsr_script, run_python, sr_options, sr_test_options, tiny_network,
                      write_image_pairs, write_options)

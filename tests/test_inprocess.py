@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from basicsr.metrics import calculate_psnr
 
-from deconv_basicsr.data import prepare_benchmark
+from deconv_basicsr.prepare import prepare_benchmark
 from deconv_basicsr.experiments.inprocess import (Lockstep, RandomCrops, load_pairs, mean_psnr, seeded, train_step,
                                                   y_psnr)
 from deconv_basicsr.experiments.timing import side_by_side, step_seconds

@@ -18,7 +18,7 @@ import yaml
 
 import deconv_basicsr  # noqa: F401  (registers the archs)
 
-from deconv_basicsr.data import write_lmdb_from_folder
+from deconv_basicsr.prepare import write_lmdb_from_folder
 from helpers import check_python, run_python, subprocess_env, write_image_pairs, write_options
 
 QUICKSTART = Path(__file__).resolve().parents[1] / 'options' / 'quickstart_deconv_edsr_x2.yml'

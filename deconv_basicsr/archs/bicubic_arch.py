@@ -3,7 +3,7 @@ from torch import nn
 
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from deconv_basicsr.data.imresize import resize_matrix
+from deconv_basicsr.imresize import resize_matrix
 
 
 @ARCH_REGISTRY.register()

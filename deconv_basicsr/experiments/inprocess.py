@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from deconv_basicsr.data.image_io import list_images, read_image
-from deconv_basicsr.data.imresize import bicubic_downscale
+from deconv_basicsr.prepare.image_io import list_images, read_image
+from deconv_basicsr.imresize import bicubic_downscale
 
 # BT.601 luma of RGB values in [0, 1], in [16, 235]: BasicSR's ``rgb2ycbcr(y_only=True)``.
 _Y_WEIGHTS = (65.481, 128.553, 24.966)

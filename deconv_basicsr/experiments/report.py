@@ -226,7 +226,7 @@ def _diagnosis_section(preset, records, record, val_set, plt):
 
 def _table_section(out, record, preset, records):
     """The final test table (Table 1's format), ``table.csv``, from the BasicSR test logs."""
-    from deconv_basicsr.data.results import read_test_logs
+    from deconv_basicsr.experiments.tables import read_test_logs
     from deconv_basicsr.experiments.study import tested_runs
 
     bicubic = read_test_logs(osp.join(out, 'results', 'test_bicubic'))

@@ -33,8 +33,8 @@ def _paired(name, gt, lq, backend='disk'):
 
 def _centre_crops(hr_folder, out_dir, count, crop):
     """The first ``count`` images of ``hr_folder``, centre-cropped to ``crop``, as PNGs in ``out_dir``."""
-    from deconv_basicsr.data.atomic import atomic_dir
-    from deconv_basicsr.data.image_io import list_images, read_image, write_png
+    from deconv_basicsr.prepare.atomic import atomic_dir
+    from deconv_basicsr.prepare.image_io import list_images, read_image, write_png
     if osp.isdir(out_dir):
         return out_dir
     with atomic_dir(out_dir) as work:
@@ -55,8 +55,8 @@ def prepare_data(preset, out, data=None):
         data (str | None): Folder of HR image folders (``T91/``, ``Urban100/``, ``Set5/``, ...). None: the
             embedded dataset (photos shipped with scikit-image) stands in for every set.
     """
-    from deconv_basicsr.data.benchmark import prepare_benchmark
-    from deconv_basicsr.data.embedded import prepare_embedded
+    from deconv_basicsr.prepare.benchmark import prepare_benchmark
+    from deconv_basicsr.prepare.embedded import prepare_embedded
 
     scale, root = preset.scale, osp.join(out, 'data')
     if data is None:

@@ -20,7 +20,7 @@ import cv2
 import lmdb
 from tqdm import tqdm
 
-from deconv_basicsr.data.atomic import atomic_dir
+from deconv_basicsr.prepare.atomic import atomic_dir
 
 __all__ = ['write_lmdb_from_folder', 'read_meta_info']
 

@@ -8,8 +8,8 @@ import pytest
 import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
 from basicsr.data.paired_image_dataset import PairedImageDataset
 
-from deconv_basicsr.data import read_meta_info
-from deconv_basicsr.data.embedded import EMBEDDED_TRAIN, EMBEDDED_VALID
+from deconv_basicsr.prepare import read_meta_info
+from deconv_basicsr.prepare.embedded import EMBEDDED_TRAIN, EMBEDDED_VALID
 from helpers import check_python
 
 REPO = Path(__file__).resolve().parents[1]

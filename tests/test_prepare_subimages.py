@@ -9,10 +9,10 @@ import pytest
 import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
 from basicsr.data.paired_image_dataset import PairedImageDataset
 
-import deconv_basicsr.data.subimages as subimages
-from deconv_basicsr.data import (build_subimage_dataset, crop_positions, extract_subimages, read_meta_info,
+import deconv_basicsr.prepare.subimages as subimages
+from deconv_basicsr.prepare import (build_subimage_dataset, crop_positions, extract_subimages, read_meta_info,
                                  write_lmdb_from_folder)
-from deconv_basicsr.data.atomic import partial_path
+from deconv_basicsr.prepare.atomic import partial_path
 
 # 48x60 GT crops every 24 pixels; divisible by 2, 3 and 4 like BasicSR's 480/240.
 CROP, STEP = 48, 24
@@ -156,7 +156,7 @@ def test_lmdb_map_grows_when_full(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     for i in range(4):  # noise does not compress: 4 x 768 kB
         cv2.imwrite(str(folder / f'n{i}.png'), rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
-    import deconv_basicsr.data.lmdb_writer as lmdb_writer
+    import deconv_basicsr.prepare.lmdb_writer as lmdb_writer
     real_open = lmdb_writer.lmdb.open
     monkeypatch.setattr(lmdb_writer.lmdb, 'open', lambda path, map_size: real_open(path, map_size=1 << 20))
     write_lmdb_from_folder(str(folder), str(tmp_path / 'n.lmdb'), batch=2)

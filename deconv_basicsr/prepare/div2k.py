@@ -17,10 +17,10 @@ from os import path as osp
 
 from tqdm import tqdm
 
-from deconv_basicsr.data.atomic import partial_path
-from deconv_basicsr.data.benchmark import prepare_benchmark
-from deconv_basicsr.data.image_io import list_images
-from deconv_basicsr.data.subimages import SCALES, build_subimage_dataset
+from deconv_basicsr.prepare.atomic import partial_path
+from deconv_basicsr.prepare.benchmark import prepare_benchmark
+from deconv_basicsr.prepare.image_io import list_images
+from deconv_basicsr.prepare.subimages import SCALES, build_subimage_dataset
 
 __all__ = ['DIV2K_URL', 'DIV2K_FILES', 'div2k_archives', 'download_div2k', 'prepare_div2k_train',
            'prepare_div2k_valid']

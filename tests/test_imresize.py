@@ -5,7 +5,7 @@ import pytest
 import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
 from basicsr.utils.matlab_functions import imresize as basicsr_imresize
 
-from deconv_basicsr.data import bicubic_downscale, imresize, resize_matrix
+from deconv_basicsr.imresize import bicubic_downscale, imresize, resize_matrix
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from tqdm import tqdm
 
 from basicsr.data.transforms import mod_crop
 
-from deconv_basicsr.data.atomic import atomic_dir
-from deconv_basicsr.data.image_io import list_images, read_image, write_png
-from deconv_basicsr.data.imresize import bicubic_downscale
+from deconv_basicsr.prepare.atomic import atomic_dir
+from deconv_basicsr.prepare.image_io import list_images, read_image, write_png
+from deconv_basicsr.imresize import bicubic_downscale
 
 __all__ = ['benchmark_paths', 'prepare_benchmark']
 

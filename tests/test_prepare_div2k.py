@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
-import deconv_basicsr.data.div2k as div2k
-from deconv_basicsr.data import download_div2k, prepare_div2k_train, prepare_div2k_valid, read_meta_info
+import deconv_basicsr.prepare.div2k as div2k
+from deconv_basicsr.prepare import download_div2k, prepare_div2k_train, prepare_div2k_valid, read_meta_info
 
 
 def write_png(path, shape, seed):

@@ -10,7 +10,8 @@ import pytest
 import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
 from basicsr.data.paired_image_dataset import PairedImageDataset
 
-from deconv_basicsr.data import imresize, prepare_benchmark
+from deconv_basicsr.imresize import imresize
+from deconv_basicsr.prepare import prepare_benchmark
 from helpers import check_python
 
 REPO = Path(__file__).resolve().parents[1]

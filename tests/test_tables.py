@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from deconv_basicsr.data.results import collect_table, read_test_logs, table_to_csv, table_to_markdown
+from deconv_basicsr.experiments.tables import collect_table, read_test_logs, table_to_csv, table_to_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,8 @@ photos are 300-1400 pixels wide); validation images through the benchmark layout
 """
 from os import path as osp
 
-from deconv_basicsr.data.benchmark import prepare_benchmark
-from deconv_basicsr.data.subimages import SCALES, build_subimage_dataset
+from deconv_basicsr.prepare.benchmark import prepare_benchmark
+from deconv_basicsr.prepare.subimages import SCALES, build_subimage_dataset
 
 __all__ = ['EMBEDDED_TRAIN', 'EMBEDDED_VALID', 'embedded_image_paths', 'prepare_embedded']
 

@@ -18,10 +18,10 @@ from tqdm import tqdm
 
 from basicsr.data.transforms import mod_crop
 
-from deconv_basicsr.data.atomic import atomic_dir
-from deconv_basicsr.data.image_io import read_image, write_png
-from deconv_basicsr.data.imresize import bicubic_downscale
-from deconv_basicsr.data.lmdb_writer import write_lmdb_from_folder
+from deconv_basicsr.prepare.atomic import atomic_dir
+from deconv_basicsr.prepare.image_io import read_image, write_png
+from deconv_basicsr.imresize import bicubic_downscale
+from deconv_basicsr.prepare.lmdb_writer import write_lmdb_from_folder
 
 __all__ = ['SCALES', 'HR_MOD', 'crop_positions', 'extract_subimages', 'subimage_paths', 'build_subimage_dataset']
 
