@@ -19,6 +19,7 @@ Import them in test files with ``from helpers import ...`` (pytest puts ``tests/
 * ``subprocess_env(**overrides)``: the environment for those subprocesses, with the auto-load switch
   (``DECONV_BASICSR_AUTOLOAD``) removed unless given.
 """
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -169,15 +170,15 @@ def check_python(args, cwd=None, env=None, timeout=600):
     return result
 
 
-def model_options(network_g, model_type='SRModel', **extra):
-    """Options for ``build_model`` of an in-memory training model on the CPU (no datasets, EMA 0.999)."""
+def model_options(network_g, model_type='SRModel', ema_decay=0.999, **extra):
+    """Options for ``build_model`` of an in-memory training model on the CPU (no datasets)."""
     opt = {
         'name': 'test', 'model_type': model_type, 'num_gpu': 0, 'is_train': True, 'dist': False, 'rank': 0,
         'world_size': 1, 'scale': 2,
         'network_g': network_g,
         'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
         'train': {
-            'ema_decay': 0.999,
+            'ema_decay': ema_decay,
             'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.99]},
             'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
             'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'},
@@ -185,3 +186,22 @@ def model_options(network_g, model_type='SRModel', **extra):
     }
     opt.update(extra)
     return opt
+
+
+def load_script(name):
+    """Import ``scripts/<name>.py`` as a module, to call its ``main(argv)`` in this process."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / 'scripts' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def correlated_input(c, seed=0, n=2, h=13, w=11, dtype=None):
+    """Float64 images (n, c, h, w) with correlated channels and a non-zero mean, so that whitening and the
+    mean correction both matter; ``dtype`` converts them."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(c, c, generator=g, dtype=torch.float64)
+    x = torch.randn(n, c, h, w, generator=g, dtype=torch.float64)
+    x = torch.einsum('dc,nchw->ndhw', mix, x) * 3 + 1
+    return x if dtype is None else x.to(dtype)

@@ -1,6 +1,5 @@
 """The Bicubic arch reproduces the literature's bicubic PSNRs on ../shared/datasets (Y channel, border =
 scale), directly and through BasicSR's test pipeline."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from basicsr.utils import img2tensor, tensor2img
 
 from deconv_basicsr.prepare import list_images, prepare_benchmark, read_image
 from deconv_basicsr.experiments.tables import read_test_logs
-from helpers import check_python
+from helpers import check_python, load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared' / 'datasets'
@@ -75,9 +74,7 @@ def test_bicubic_through_basicsr_test_pipeline(benchmarks, tmp_path):
     assert results['Set5']['psnr'] == pytest.approx(33.6736, abs=1e-3)
     assert results['Set5']['ssim'] == pytest.approx(0.9303, abs=1e-3)
 
-    spec = importlib.util.spec_from_file_location('make_table', REPO / 'scripts' / 'make_table.py')
-    make_table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_table)
+    make_table = load_script('make_table')
     make_table.main(['--results', str(tmp_path / 'results'), '--scales', '2'])
     table = (tmp_path / 'results' / 'table1_edsr_psnr.md').read_text()
     assert '| Set5 | x2 | 33.674 | - | - | - |' in table

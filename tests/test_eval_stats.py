@@ -3,6 +3,7 @@ import copy
 
 import pytest
 import torch
+from helpers import model_options
 from torch import nn
 
 import deconv_basicsr  # noqa: F401  (patches BasicSR, registers the archs and DeconvSRModel)
@@ -141,19 +142,8 @@ def test_running_statistics_swing_while_the_weights_hold_still(one_thread):
 def _model(tmp_path, ema_decay=0.999, **val):
     network_g = {'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'num_feat': [8, 8],
                  'kernel_size': [5, 3, 3], 'block': 4}
-    opt = {
-        'name': 'test', 'model_type': 'DeconvSRModel', 'num_gpu': 0, 'is_train': True, 'dist': False, 'rank': 0,
-        'world_size': 1, 'scale': 2, 'network_g': network_g,
-        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None,
-                 'models': str(tmp_path), 'training_states': str(tmp_path)},
-        'train': {
-            'ema_decay': ema_decay,
-            'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.99]},
-            'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
-            'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'},
-        },
-        'val': val,
-    }
+    opt = model_options(network_g, 'DeconvSRModel', ema_decay, val=val)
+    opt['path'].update(models=str(tmp_path), training_states=str(tmp_path))
     return build_model(opt)
 
 

@@ -4,6 +4,7 @@ import warnings
 
 import pytest
 import torch
+from helpers import correlated_input
 from torch.nn import functional as F
 
 from deconv_basicsr.layers import FastDeconv
@@ -24,14 +25,6 @@ GEOMETRIES = [
 ]
 
 
-def _input(c, seed=0, n=2, h=13, w=11):
-    g = torch.Generator().manual_seed(seed)
-    # Correlated channels with a non-zero mean, so whitening and the mean correction both matter.
-    mix = torch.randn(c, c, generator=g, dtype=torch.float64)
-    x = torch.randn(n, c, h, w, generator=g, dtype=torch.float64)
-    return torch.einsum('dc,nchw->ndhw', mix, x) * 3 + 1
-
-
 def _layer(c, o, k, s, p, dil, block, **kwargs):
     torch.manual_seed(1)
     return FastDeconv(c, o, k, s, p, dil, block=block, **kwargs).double()
@@ -42,7 +35,7 @@ def _layer(c, o, k, s, p, dil, block, **kwargs):
 def test_train_output_equals_explicit_patch_whitening(geometry, method):
     c, o, k, s, p, dil, block = geometry
     layer = _layer(*geometry, isqrt_method=method)
-    x = _input(c)
+    x = correlated_input(c)
     mean, deconv = patch_statistics(x, k, p, layer.block, stride=s, dilation=dil)
     expected = whitened_conv(x, layer.weight, layer.bias, mean, deconv, s, p, dil)
     torch.testing.assert_close(layer(x), expected, rtol=1e-10, atol=1e-10)
@@ -53,7 +46,7 @@ def test_train_output_equals_explicit_patch_whitening(geometry, method):
 def test_gradients_equal_reference(geometry, method):
     c, o, k, s, p, dil, block = geometry
     layer = _layer(*geometry, isqrt_method=method)
-    x = _input(c).requires_grad_()
+    x = correlated_input(c).requires_grad_()
     grad_out = torch.randn(layer(x.detach()).shape, dtype=torch.float64)
     got = torch.autograd.grad((layer(x) * grad_out).sum(), [x, layer.weight, layer.bias])
 
@@ -70,7 +63,7 @@ def test_gradients_equal_reference(geometry, method):
 @pytest.mark.parametrize('method', METHODS)
 def test_gradcheck(method):
     layer = FastDeconv(4, 3, 3, padding=1, block=2, sampling_stride=1, isqrt_method=method).double()
-    x = _input(4, n=1, h=5, w=5).requires_grad_()
+    x = correlated_input(4, n=1, h=5, w=5).requires_grad_()
 
     def train_output(x, weight, bias):
         return torch.func.functional_call(copy.deepcopy(layer), {'weight': weight, 'bias': bias}, (x, ))
@@ -99,7 +92,7 @@ def test_isqrt_methods_agree_including_repeated_eigenvalues(method):
 def test_whitening_decorrelates_sampled_patches():
     """With enough Newton–Schulz steps, D whitens the sampled patches: D Cov D = I."""
     layer = FastDeconv(4, 4, 3, padding=1, block=4, n_iter=30, isqrt_method='newton_schulz').double()
-    x = _input(4, n=4, h=30, w=30)
+    x = correlated_input(4, n=4, h=30, w=30)
     cols = layer.sample_patches(x)[0]
     mean, cov = layer.batch_moments(x)
     deconv = layer.whitening(cov)
@@ -113,7 +106,7 @@ def test_running_statistics_and_eval_output():
     geometry = GEOMETRIES[0]
     c, o, k, s, p, dil, block = geometry
     layer = _layer(*geometry, momentum=0.25)
-    x1, x2 = _input(c, seed=1), _input(c, seed=2)
+    x1, x2 = correlated_input(c, seed=1), correlated_input(c, seed=2)
     layer(x1)
     layer(x2)
     stats = [patch_statistics(x, k, p, layer.block) for x in (x1, x2)]
@@ -125,7 +118,7 @@ def test_running_statistics_and_eval_output():
     assert layer.num_batches_tracked.item() == 2
 
     layer.eval()
-    x3 = _input(c, seed=3)
+    x3 = correlated_input(c, seed=3)
     before = copy.deepcopy(layer.state_dict())
     expected = whitened_conv(x3, layer.weight, layer.bias, expected_mean, expected_deconv, s, p)
     torch.testing.assert_close(layer(x3), expected)
@@ -136,7 +129,7 @@ def test_running_statistics_and_eval_output():
 def test_bias_false_still_subtracts_the_mean():
     layer = _layer(8, 6, 3, 1, 1, 1, 4, bias=False)
     assert layer.bias is None
-    x = _input(8)
+    x = correlated_input(8)
     mean, deconv = patch_statistics(x, 3, 1, layer.block)
     torch.testing.assert_close(layer(x), whitened_conv(x, layer.weight, None, mean, deconv, 1, 1))
 
@@ -147,7 +140,7 @@ def test_grouped_and_depthwise_have_one_covariance_per_group(channels, groups):
     layer = FastDeconv(channels, channels, 3, padding=1, groups=groups).double()
     assert layer.block == channels // groups
     assert layer.running_deconv.shape == (groups, layer.num_features, layer.num_features)
-    x = _input(channels)
+    x = correlated_input(channels)
     out = layer(x)
     per_in, per_out = channels // groups, channels // groups
     for g in range(groups):
@@ -190,7 +183,7 @@ def test_nonsense_arguments_are_refused_by_name(kwargs, name):
 
 def test_state_dict_round_trip_and_conv_weights_load():
     layer = _layer(*GEOMETRIES[0])
-    layer(_input(8))
+    layer(correlated_input(8))
     clone = _layer(*GEOMETRIES[0])
     clone.load_state_dict(layer.state_dict())
     for key, value in layer.state_dict().items():
@@ -211,7 +204,7 @@ def _train(layer, inputs, optimizer):
 
 
 def test_resume_continues_exactly_including_the_freeze_counter():
-    inputs = [_input(8, seed=s) for s in range(8)]
+    inputs = [correlated_input(8, seed=s) for s in range(8)]
 
     def fresh():
         layer = _layer(*GEOMETRIES[0], freeze=True, freeze_iter=2)
@@ -236,7 +229,7 @@ def test_freeze_refreshes_statistics_periodically():
     changed = []
     for step in range(22):
         before = layer.running_deconv.clone()
-        layer(_input(8, seed=step))
+        layer(correlated_input(8, seed=step))
         changed.append(not torch.equal(before, layer.running_deconv))
     # Steps 0..2 (freeze_iter + 1 of them) refresh, 3..19 use the running statistics, 20 starts over.
     assert changed == [True] * 3 + [False] * 17 + [True] * 2
@@ -263,14 +256,14 @@ def test_loads_reference_checkpoints_and_gives_the_same_eval_output():
     torch.manual_seed(0)
     reference = ReferenceLayer(8, 5, 3, padding=1, block=4).double()
     for seed in range(3):
-        reference(_input(8, seed=seed))
+        reference(correlated_input(8, seed=seed))
     reference.eval()
     state = reference.state_dict()
     assert state['running_mean'].shape == (36, ) and state['running_deconv'].shape == (36, 36)
     layer = FastDeconv(8, 5, 3, padding=1, block=4).double()
     layer.load_state_dict(state)
     layer.eval()
-    x = _input(8, seed=5)
+    x = correlated_input(8, seed=5)
     torch.testing.assert_close(layer(x), reference(x), rtol=1e-10, atol=1e-10)
     assert int(layer.num_batches_tracked) == 0
     # The layer's own checkpoints still load as they are.

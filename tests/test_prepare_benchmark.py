@@ -1,5 +1,4 @@
 """Benchmark preparation: GTmod{s}/LRbicx{s} layout, grayscale images, the command line."""
-import importlib.util
 import os
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from basicsr.data.paired_image_dataset import PairedImageDataset
 
 from deconv_basicsr.imresize import imresize
 from deconv_basicsr.prepare import prepare_benchmark
-from helpers import check_python
+from helpers import check_python, load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,14 +40,6 @@ def test_layout_mod_crop_and_bicubic(tmp_path):
     dataset = PairedImageDataset(dict(phase='val', scale=2, io_backend=dict(type='disk'), dataroot_gt=out[2][0],
                                       dataroot_lq=out[2][1]))
     assert len(dataset) == 2 and dataset[1]['gt'].shape == (3, 24, 24)
-
-
-def load_script(name):
-    """Import ``scripts/<name>.py`` as a module, to call its ``main(argv)`` in this process."""
-    spec = importlib.util.spec_from_file_location(name, REPO / 'scripts' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_command_line(tmp_path, capsys):

@@ -1,5 +1,4 @@
 """The embedded dataset (scikit-image's photographs) and the quickstart option file on it."""
-import importlib.util
 import os
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from basicsr.data.paired_image_dataset import PairedImageDataset
 
 from deconv_basicsr.prepare import read_meta_info
 from deconv_basicsr.prepare.embedded import EMBEDDED_TRAIN, EMBEDDED_VALID
-from helpers import check_python
+from helpers import check_python, load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,9 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def workdir(tmp_path_factory):
     """A working folder whose ``datasets/Embedded`` holds the x2 embedded dataset, built by the script."""
     work = tmp_path_factory.mktemp('embedded')
-    spec = importlib.util.spec_from_file_location('prepare_embedded', REPO / 'scripts' / 'prepare_embedded.py')
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script('prepare_embedded')
     script.main(['--root', str(work / 'datasets' / 'Embedded'), '--scales', '2'])
     return work
 

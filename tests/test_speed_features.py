@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import correlated_input
 from basicsr.archs.edsr_arch import EDSR
 from torch.nn import functional as F
 
@@ -17,13 +18,6 @@ from deconv_basicsr.layers.isqrt import single_thread
 from deconv_basicsr.layers.moments import patch_moments, symmetric_gram
 
 CONVERT_SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'convert_checkpoint.py'
-
-
-def _input(c, seed=0, n=2, h=13, w=11, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    mix = torch.randn(c, c, generator=g, dtype=torch.float64)
-    x = torch.randn(n, c, h, w, generator=g, dtype=torch.float64)
-    return (torch.einsum('dc,nchw->ndhw', mix, x) * 3 + 1).to(dtype)
 
 
 def _tiny_edsr(**kwargs):
@@ -61,7 +55,7 @@ MOMENT_GEOMETRIES = [
 def test_patch_moments_gradient_equals_autograd(geometry):
     c, k, s, p, dil, groups, block, sampling = geometry
     layer = FastDeconv(c, c, k, s, p, dil, groups, block=block, sampling_stride=sampling).double()
-    x = _input(c).requires_grad_()
+    x = correlated_input(c).requires_grad_()
     sampler = layer._sampler()
     mean, cov = patch_moments(x, sampler, 1e-5)
     g = torch.Generator().manual_seed(1)
@@ -121,7 +115,7 @@ def test_fast_mode_refreshes_every_period_and_holds_constants_in_between():
     changed = []
     for step in range(7):
         before = layer.running_deconv.clone()
-        x = _input(8, seed=step).requires_grad_()
+        x = correlated_input(8, seed=step).requires_grad_()
         out = layer(x)
         changed.append(not torch.equal(before, layer.running_deconv))
         # Statistics are constants: the gradient is that of the plain conv with the folded kernel.
@@ -138,7 +132,7 @@ def test_fast_mode_refreshes_every_period_and_holds_constants_in_between():
     # A refresh stands for the stats_period steps it is held: the running average moves as in exact mode.
     layer.reset_running_stats()
     layer._held = None
-    layer(_input(8, seed=8))
+    layer(correlated_input(8, seed=8))
     momentum = 1 - (1 - layer.momentum)**3
     eye = torch.eye(layer.num_features, dtype=torch.float64)
     torch.testing.assert_close(layer.running_deconv[0], (1 - momentum) * eye + momentum * layer._held[1][0])
@@ -146,7 +140,7 @@ def test_fast_mode_refreshes_every_period_and_holds_constants_in_between():
     # Held statistics are not saved; after loading, the next step refreshes them.
     layer.load_state_dict(copy.deepcopy(layer.state_dict()))
     before = layer.running_deconv.clone()
-    layer(_input(8, seed=10))
+    layer(correlated_input(8, seed=10))
     assert not torch.equal(before, layer.running_deconv)
 
 
@@ -176,10 +170,10 @@ def test_eval_kernel_is_cached_and_refreshed_when_it_may_have_changed(monkeypatc
     torch.manual_seed(0)
     layer = FastDeconv(8, 6, 3, padding=1, block=4).double()
     optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
-    layer(_input(8, seed=1)).sum().backward()
+    layer(correlated_input(8, seed=1)).sum().backward()
     optimizer.step()
     calls = _counting_folds(layer, monkeypatch)
-    x = _input(8, seed=2)
+    x = correlated_input(8, seed=2)
     layer.eval()
 
     def check(expected_folds):
@@ -204,7 +198,7 @@ def test_eval_kernel_is_cached_and_refreshed_when_it_may_have_changed(monkeypatc
         layer.running_deconv.mul_(1.1)  # an in-place update of a buffer, as BasicSR's EMA copies them
     check(4)
     fresh = FastDeconv(8, 6, 3, padding=1, block=4).double()
-    fresh(_input(8, seed=3))
+    fresh(correlated_input(8, seed=3))
     layer.load_state_dict(fresh.state_dict())
     check(5)
     check(5)
@@ -212,7 +206,7 @@ def test_eval_kernel_is_cached_and_refreshed_when_it_may_have_changed(monkeypatc
     # train() drops the cache; a training step moves the running statistics; eval() sees them.
     layer.train()
     assert layer._eval_cache is None
-    layer(_input(8, seed=4))
+    layer(correlated_input(8, seed=4))
     layer.eval()
     check(6)
 
@@ -221,7 +215,7 @@ def test_eval_with_input_gradient_only_may_use_the_cache():
     torch.manual_seed(0)
     layer = FastDeconv(8, 6, 3, padding=1, block=4).double().eval()
     layer.requires_grad_(False)
-    x = _input(8).requires_grad_()
+    x = correlated_input(8).requires_grad_()
     out = layer(x)
     assert layer._eval_cache is not None
     grad, = torch.autograd.grad(out.sum(), x)
@@ -242,11 +236,11 @@ def test_fused_conv_equals_the_layer_in_eval_mode(kwargs):
     torch.manual_seed(0)
     layer = FastDeconv(**kwargs).double()
     for seed in range(3):
-        layer(_input(kwargs['in_channels'], seed=seed))
+        layer(correlated_input(kwargs['in_channels'], seed=seed))
     layer.eval()
     conv = fused_conv(layer)
     assert type(conv) is torch.nn.Conv2d and conv.bias is not None and not conv.training
-    x = _input(kwargs['in_channels'], seed=5)
+    x = correlated_input(kwargs['in_channels'], seed=5)
     with torch.no_grad():
         torch.testing.assert_close(conv(x), layer(x))
 

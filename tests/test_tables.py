@@ -1,12 +1,8 @@
 """The results table from BasicSR test logs."""
-import importlib.util
-from pathlib import Path
-
 import pytest
+from helpers import load_script
 
 from deconv_basicsr.experiments.tables import collect_table, read_test_logs, table_to_csv, table_to_markdown
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def write_log(results, name, values, stamp='20260101_000000'):
@@ -50,9 +46,7 @@ def test_table_layout(results):
 
 
 def test_command_line(results, capsys):
-    spec = importlib.util.spec_from_file_location('make_table', REPO / 'scripts' / 'make_table.py')
-    make_table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_table)
+    make_table = load_script('make_table')
     make_table.main(['--results', str(results), '--metric', 'ssim', '--out', str(results / 't')])
     assert '| Set5 | x2 | 0.9303 | 0.9606 | 0.9604 | -0.0002 |' in (results / 't.md').read_text()
     assert (results / 't.csv').read_text().startswith('Dataset,Scale,Bicubic,EDSR,DeconvEDSR')
