@@ -8,6 +8,7 @@ timing.json, plots) into RECORD. Rerunning the same command
 continues an interrupted study: finished runs are skipped, interrupted ones resume from their last state.
 """
 import argparse
+from pathlib import Path
 
 import deconv_basicsr  # noqa: F401  (registers the archs before BasicSR builds them)
 from deconv_basicsr.experiments.design import PRESETS
@@ -27,8 +28,9 @@ def main(argv=None):
     parser.add_argument('--stages', nargs='*', choices=STAGES, default=list(STAGES),
                         help='stages to run, in their fixed order (default: all; none: rewrite the record)')
     args = parser.parse_args(argv)
-    print(run_study(args.preset, args.out or f'study_{args.preset}', args.data, args.jobs, args.threads,
-                    args.stages, args.record))
+    options_dir = Path(__file__).resolve().parents[1] / 'options'
+    print(run_study(args.preset, args.out or f'study_{args.preset}', options_dir, args.data, args.jobs,
+                    args.threads, args.stages, args.record))
 
 
 if __name__ == '__main__':

@@ -74,7 +74,10 @@ def write_record(out, record, name, preset, records, val_set, planned):
     os.makedirs(record, exist_ok=True)
     cv.write_csv(osp.join(record, 'curves.csv'), records)
     timing_path = osp.join(record, 'timing.json')
-    timing = json.load(open(timing_path)) if osp.isfile(timing_path) else None
+    timing = None
+    if osp.isfile(timing_path):
+        with open(timing_path) as f:
+            timing = json.load(f)
     spi = timing['seconds_per_iter'] if timing else {}
     lines = [f'# Study, preset `{name}`', '', preset.description + '.', '',
              f'x{preset.scale}; batch {preset.batch_size}; Adam (betas 0.9, 0.99), L1; learning rate halved at '

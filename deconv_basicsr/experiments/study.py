@@ -149,25 +149,28 @@ def tested_runs(preset, records):
     return runs
 
 
-def _template(name):
-    with open(osp.join(osp.dirname(__file__), '..', '..', 'options', name)) as f:
-        return yaml.safe_load(f)
+def run_tests(preset, out, records, datasets, jobs, threads, options_dir):
+    """Test the final checkpoints of ``tested_runs`` and bicubic upsampling, from the project's test option
+    files in ``options_dir`` (their metrics and settings; datasets, network and checkpoint replaced)."""
 
+    def template(name):
+        with open(osp.join(options_dir, name)) as f:
+            return yaml.safe_load(f)
 
-def run_tests(preset, out, records, datasets, jobs, threads):
     family_template = {'srcnn': 'test_srcnn_x2.yml', 'edsr': 'test_edsr_x2.yml'}
-    options = [test_options(preset, run, datasets['test'], _template(family_template[run.family]))
+    options = [test_options(preset, run, datasets['test'], template(family_template[run.family]))
                for run in tested_runs(preset, records)]
-    bicubic = _template('test_bicubic_x2.yml')
+    bicubic = template('test_bicubic_x2.yml')
     bicubic.update(name='test_bicubic', scale=preset.scale, path={},
                    datasets={f'test_{i + 1}': {**ds, 'phase': 'test'} for i, ds in enumerate(datasets['test'].values())})
     bicubic['network_g'] = {**bicubic['network_g'], 'upscale': preset.scale}
     test_all(out, [bicubic, *options], jobs, threads)
 
 
-def run_study(preset_name, out, data=None, jobs=2, threads=1, stages=STAGES, record=None):
+def run_study(preset_name, out, options_dir, data=None, jobs=2, threads=1, stages=STAGES, record=None):
     """Run the ``stages`` of the study (see the module docstring) in ``out`` and write its record (curves,
-    summary, table, timing, plots) into ``record`` (default: ``out``).
+    summary, table, timing, plots) into ``record`` (default: ``out``). ``options_dir``: the project's
+    ``options/`` folder, whose test option files the test stage starts from.
 
     Returns:
         str: The summary (Markdown).
@@ -206,7 +209,7 @@ def run_study(preset_name, out, data=None, jobs=2, threads=1, stages=STAGES, rec
         train_all(out, options(diagnosis_runs(preset)), jobs, threads, desc='diagnose')
         write()
     if 'test' in stages:
-        run_tests(preset, out, records(), datasets, jobs, threads)
+        run_tests(preset, out, records(), datasets, jobs, threads, options_dir)
     timing_path = osp.join(record, 'timing.json')
     if 'timing' in stages and not osp.isfile(timing_path):
         arms = sorted({run.arm for run in records()})
