@@ -3,6 +3,7 @@
 import csv
 import math
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -95,11 +96,23 @@ def test_smoke_study_sweeps_seeds_aggregates_tests_and_resumes(tmp_path):
     assert set(__import__('json').loads((out / 'timing.json').read_text())['seconds_per_iter']) == {
         'srcnn', 'dsrcnn_c2'}
 
-    # A run interrupted after its last checkpoint resumes from its training state; finished ones are skipped.
+    # A run interrupted after its last checkpoint (not finished, not in the record) resumes from its training
+    # state; finished ones are skipped.
     name = Run('srcnn', 'dsrcnn_c2', 1e-3, 1).name
     os.remove(out / 'experiments' / name / 'models' / 'net_g_latest.pth')
+    lines = (out / 'curves.csv').read_text().splitlines(keepends=True)
+    (out / 'curves.csv').write_text(''.join(line for line in lines if not line.startswith(name + ',')))
     before = {log.name: log.read_text() for log in (out / 'logs').iterdir()}
     check_python([STUDY, '--preset', 'smoke', '--out', str(out), '--stages', 'screen', 'seeds'], cwd=tmp_path)
     grown = [log.name for log in (out / 'logs').iterdir() if log.read_text() != before[log.name]]
     assert grown == [f'{name}.log']
     assert 'Resuming training from epoch' in (out / 'logs' / f'{name}.log').read_text()[len(before[f'{name}.log']):]
+
+    # On a machine with the committed record but without the runs, what the record holds is not trained again.
+    shutil.rmtree(out / 'experiments')
+    shutil.rmtree(out / 'tb_logger')
+    rows_before = (out / 'curves.csv').read_text()
+    before = {log.name: log.read_text() for log in (out / 'logs').iterdir()}
+    check_python([STUDY, '--preset', 'smoke', '--out', str(out), '--stages', 'screen', 'seeds'], cwd=tmp_path)
+    assert all(log.read_text() == before[log.name] for log in (out / 'logs').iterdir())
+    assert (out / 'curves.csv').read_text() == rows_before

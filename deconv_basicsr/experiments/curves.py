@@ -48,6 +48,17 @@ def write_csv(path, records):
                                  f'{psnr:.4f}', f'{loss:.5f}'])
 
 
+def read_csv(path):
+    """The runs of a ``curves.csv`` written by ``write_csv``: ``{run: [(iteration, psnr, loss), ...]}``."""
+    from deconv_basicsr.experiments.design import Run
+    records = {}
+    with open(path, newline='') as f:
+        for row in csv.DictReader(f):
+            run = Run(row['family'], row['arm'], float(row['lr']), int(row['seed']), row['diagnosis'])
+            records.setdefault(run, []).append((int(row['iter']), float(row['psnr']), float(row['loss'])))
+    return records
+
+
 def mean_sd(values):
     values = [v for v in values if not math.isnan(v)]
     if not values:

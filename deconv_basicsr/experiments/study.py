@@ -11,7 +11,8 @@ Stages, in order (each skips what is done, so rerunning the same command continu
 5. ``timing``: training steps of every arm timed side by side in one process (the seconds axis).
 
 After every stage the record (``curves.csv``, ``summary.md``, plots, ``table.csv``) is rewritten from what
-exists, so an interrupted study leaves a consistent partial record.
+exists, so an interrupted study leaves a consistent partial record. Runs the record's ``curves.csv`` holds
+whole count as done, so the study also continues from a committed record on a machine without its runs.
 """
 import json
 import os
@@ -88,10 +89,17 @@ def screen_runs(preset):
             for arm in (FAMILIES[family][0], *variants)]
 
 
-def read_records(out, preset, runs, val_set):
-    """Curves of the finished ``runs``: ``{run: [(iteration, psnr, loss), ...]}``."""
-    return {run: cv.read_run(out, run, val_set, preset.iters[run.family]) for run in runs
-            if is_finished(out, run.name)}
+def read_records(out, preset, runs, val_set, recorded=None):
+    """Curves of the finished ``runs``: ``{run: [(iteration, psnr, loss), ...]}``, from the run's BasicSR
+    logs under ``out``, or else from ``recorded`` (a committed ``curves.csv``) where it holds the whole run:
+    a study continued on another machine does not train again what its record already holds."""
+    records = {}
+    for run in runs:
+        if is_finished(out, run.name):
+            records[run] = cv.read_run(out, run, val_set, preset.iters[run.family])
+        elif recorded and recorded.get(run) and recorded[run][-1][0] == preset.iters[run.family]:
+            records[run] = recorded[run]
+    return records
 
 
 def final_psnr(records, family, arm, lr, diagnosis=''):
@@ -184,31 +192,41 @@ def run_study(preset_name, out, options_dir, data=None, jobs=2, threads=1, stage
     datasets = prepare_data(preset, out, data)
     val_set = datasets['val']['name']
 
-    def options(runs):
-        return [train_options(preset, run, datasets) for run in runs]
+    recorded_path = osp.join(record, 'curves.csv')
+    recorded = cv.read_csv(recorded_path) if osp.isfile(recorded_path) else {}
 
     def planned():
         """Every run of the study as far as it can be known: the seeds stage follows from the screening."""
-        screened = read_records(out, preset, screen_runs(preset), val_set)
+        screened = read_records(out, preset, screen_runs(preset), val_set, recorded)
         return {'screen': screen_runs(preset), 'seeds': seed_runs(preset, screened),
                 'diagnose': diagnosis_runs(preset)}
 
     def records():
-        return read_records(out, preset, [run for runs in planned().values() for run in runs], val_set)
+        return read_records(out, preset, [run for runs in planned().values() for run in runs], val_set, recorded)
+
+    def train(runs, desc):
+        """Train the ``runs`` the record does not hold yet."""
+        done = records()
+        train_all(out, [train_options(preset, run, datasets) for run in runs if run not in done], jobs, threads,
+                  desc=desc)
 
     def write():
         return report.write_record(out, record, preset_name, preset, records(), val_set, planned())
 
     if 'screen' in stages:
-        train_all(out, options(screen_runs(preset)), jobs, threads, desc='screen')
+        train(screen_runs(preset), 'screen')
         write()
     if 'seeds' in stages:
-        train_all(out, options(seed_runs(preset, records())), jobs, threads, desc='seeds')
+        train(seed_runs(preset, records()), 'seeds')
         write()
     if 'diagnose' in stages:
-        train_all(out, options(diagnosis_runs(preset)), jobs, threads, desc='diagnose')
+        train(diagnosis_runs(preset), 'diagnose')
         write()
     if 'test' in stages:
+        # A run held only by the record is trained again for its checkpoint: training is deterministic, so
+        # it retraces the recorded curve.
+        missing = [run for run in tested_runs(preset, records()) if not is_finished(out, run.name)]
+        train_all(out, [train_options(preset, run, datasets) for run in missing], jobs, threads, desc='checkpoints')
         run_tests(preset, out, records(), datasets, jobs, threads, options_dir)
     timing_path = osp.join(record, 'timing.json')
     if 'timing' in stages and not osp.isfile(timing_path):
