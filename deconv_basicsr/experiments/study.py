@@ -223,8 +223,8 @@ def run_study(preset_name, out, options_dir, data=None, jobs=2, threads=1, stage
         train(diagnosis_runs(preset), 'diagnose')
         write()
     if 'test' in stages:
-        # A run held only by the record is trained again for its checkpoint: training is deterministic, so
-        # it retraces the recorded curve.
+        # A run held only by the record is trained again for its checkpoint: training on the CPU is
+        # deterministic, so with the same software and processor it retraces the recorded curve.
         missing = [run for run in tested_runs(preset, records()) if not is_finished(out, run.name)]
         train_all(out, [train_options(preset, run, datasets) for run in missing], jobs, threads, desc='checkpoints')
         run_tests(preset, out, records(), datasets, jobs, threads, options_dir)
