@@ -121,7 +121,7 @@ PRESETS = {
 def network_options(preset, arm, diagnosis=''):
     net = deepcopy(ARMS[arm])
     net.update(deepcopy(preset.networks.get(arm, {})))
-    if diagnosis and not ARMS[arm]['type'] in ('SRCNN', 'EDSR'):
+    if diagnosis and ARMS[arm]['type'] not in ('SRCNN', 'EDSR'):
         net.update(DIAGNOSES[diagnosis].get('network', {}))
     net['upscale'] = preset.scale
     return net
