@@ -1,7 +1,7 @@
 from basicsr.archs.edsr_arch import EDSR
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from deconv_basicsr.layers import conv_names, convert_convs, split_deconv_settings, takes_deconv_settings
+from deconv_basicsr.layers import conv_names, deconvolve, takes_deconv_settings
 
 EDSR_PARTS = ('conv_first', 'body', 'conv_after_body', 'upsample', 'conv_last')
 
@@ -50,7 +50,5 @@ class DeconvEDSR(EDSR):
         unknown = [name for name in deconv_modules if name not in EDSR_PARTS]
         if unknown:
             raise ValueError(f'DeconvEDSR: deconv_modules has unknown part(s) {unknown}; choose from {EDSR_PARTS}')
-        inner, first = split_deconv_settings(DeconvEDSR, deconv_settings)
         names = [name for name in conv_names(self) if name.split('.')[0] in deconv_modules]
-        convert_convs(self, [name for name in names if name != 'conv_first'], **inner)
-        convert_convs(self, [name for name in names if name == 'conv_first'], **first)
+        deconvolve(DeconvEDSR, self, names, 'conv_first', deconv_settings)

@@ -5,7 +5,7 @@ from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from deconv_basicsr.layers import conv_names, convert_convs, split_deconv_settings, takes_deconv_settings
+from deconv_basicsr.layers import conv_names, deconvolve, takes_deconv_settings
 
 _GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
@@ -69,7 +69,5 @@ def DeconvNet(arch, include=('*', ), exclude=(), **deconv_settings):
     if pooled:
         warnings.warn(f'DeconvNet: keeping {len(pooled)} 1x1 conv(s) on globally pooled features plain '
                       f'(e.g. {pooled[0]}): one sample per image cannot be whitened', stacklevel=2)
-    inner, first = split_deconv_settings(DeconvNet, deconv_settings)
-    selected = [name for name in selected if name not in pooled]
-    convert_convs(net, [name for name in selected if name != candidates[0]], **inner)
-    return convert_convs(net, [name for name in selected if name == candidates[0]], **first)
+    return deconvolve(DeconvNet, net, [name for name in selected if name not in pooled], candidates[0],
+                      deconv_settings)

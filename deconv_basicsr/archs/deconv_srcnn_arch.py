@@ -1,7 +1,7 @@
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from deconv_basicsr.archs.srcnn_arch import SRCNN
-from deconv_basicsr.layers import convert_convs, split_deconv_settings, takes_deconv_settings
+from deconv_basicsr.layers import deconvolve, takes_deconv_settings
 
 
 @ARCH_REGISTRY.register()
@@ -38,6 +38,5 @@ class DeconvSRCNN(SRCNN):
         deconv_layers = [deconv_layers] if isinstance(deconv_layers, int) else list(deconv_layers)
         if any(layer not in (1, 2, 3) for layer in deconv_layers):
             raise ValueError(f'DeconvSRCNN: deconv_layers must list conv numbers among 1, 2, 3; got {deconv_layers}')
-        inner, first = split_deconv_settings(DeconvSRCNN, dict(deconv_settings, block=block))
-        convert_convs(self, [f'conv{layer}' for layer in deconv_layers if layer != 1], **inner)
-        convert_convs(self, ['conv1'] if 1 in deconv_layers else [], **first)
+        deconvolve(DeconvSRCNN, self, [f'conv{layer}' for layer in deconv_layers], 'conv1',
+                   dict(deconv_settings, block=block))

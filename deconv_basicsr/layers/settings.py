@@ -3,8 +3,8 @@
 An arch that deconvolves some of its convolutions takes ``**deconv_settings`` and declares them with
 ``@takes_deconv_settings``, which writes them into its signature (``inspect.signature`` and ``help`` show
 them, and start-up checks validate option files against it). A new FastDeconv argument is then a key of
-every such arch with no further edit. ``split_deconv_settings`` checks what an arch received and returns the
-settings of its inner layers and of its input layer.
+every such arch with no further edit. ``deconvolve`` checks what an arch received and converts its chosen
+convolutions, the input layer with its own settings (``split_deconv_settings``).
 
 The input layer (a convolution on the network's input pixels) follows Ye et al.'s convention by default:
 their ImageNet and VGG models deconvolve it with ``n_iter=15`` and ``freeze=True``. Pixel correlations of
@@ -15,6 +15,7 @@ refresh of its statistics is enough.
 import difflib
 import inspect
 
+from deconv_basicsr.layers.convert import convert_convs
 from deconv_basicsr.layers.fast_deconv import FastDeconv
 
 _GEOMETRY = ('self', 'in_channels', 'out_channels', 'kernel_size', 'stride', 'padding', 'dilation', 'groups', 'bias')
@@ -81,3 +82,21 @@ def split_deconv_settings(arch, options):
         raise ValueError(f'network_g.{INPUT_LAYER_KEY}: {arch.__name__} takes a convention name or a dict, '
                          f'got {input_layer!r}')
     return options, {**options, **overrides}
+
+
+def deconvolve(arch, module, names, input_name, options):
+    """Turn the convs ``names`` of ``module`` into FastDeconv layers with the settings ``arch`` received.
+
+    Args:
+        arch (callable): The arch (decorated with ``takes_deconv_settings``), for its name and option names.
+        module (nn.Module): The network being built.
+        names (list[str]): Qualified names of the convs to deconvolve.
+        input_name (str): The conv on the network's input pixels; if in ``names``, it follows ``input_layer``.
+        options (dict): What the arch's ``**deconv_settings`` received.
+
+    Returns:
+        nn.Module: ``module`` itself.
+    """
+    inner, first = split_deconv_settings(arch, options)
+    convert_convs(module, [name for name in names if name != input_name], **inner)
+    return convert_convs(module, [name for name in names if name == input_name], **first)
