@@ -7,6 +7,7 @@ from os import path as osp
 
 from deconv_basicsr.experiments import curves as cv
 from deconv_basicsr.experiments.design import ARM_LABELS, FAMILIES
+from deconv_basicsr.experiments.study import best_lr, final_psnr, top_variants, tested_runs
 
 # The paper's claims: the sign of (deconv - baseline) in final PSNR it reports for each family.
 CLAIMS = {
@@ -52,14 +53,10 @@ def _arms(records, family):
 
 def _comparison(records, family, arm, lr_arm, baseline, lr_base):
     """Paired (by seed) final differences arm - baseline, their mean and 95% half-width, and the seeds."""
-    a, b = (dict(_finals(records, family, x, lr)) for x, lr in ((arm, lr_arm), (baseline, lr_base)))
+    a, b = (final_psnr(records, family, x, lr) for x, lr in ((arm, lr_arm), (baseline, lr_base)))
     seeds = sorted(set(a) & set(b))
     mean, half = cv.interval95([a[s] - b[s] for s in seeds])
     return mean, half, seeds
-
-
-def _finals(records, family, arm, lr):
-    return [(seed, cv.final(curve)) for seed, curve in _curves(records, family, arm, lr).items()]
 
 
 def write_record(out, record, name, preset, records, val_set, planned):
@@ -69,7 +66,6 @@ def write_record(out, record, name, preset, records, val_set, planned):
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
 
-    from deconv_basicsr.experiments.study import best_lr, top_variants
 
     os.makedirs(record, exist_ok=True)
     cv.write_csv(osp.join(record, 'curves.csv'), records)
@@ -230,7 +226,6 @@ def _diagnosis_section(preset, records, record, val_set, plt):
 def _table_section(out, record, preset, records):
     """The final test table (Table 1's format), ``table.csv``, from the BasicSR test logs."""
     from deconv_basicsr.experiments.tables import read_test_logs
-    from deconv_basicsr.experiments.study import tested_runs
 
     bicubic = read_test_logs(osp.join(out, 'results', 'test_bicubic'))
     tested = [run for run in tested_runs(preset, records) if osp.isdir(osp.join(out, 'results', f'test_{run.name}'))]
