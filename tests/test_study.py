@@ -18,6 +18,7 @@ from deconv_basicsr.experiments.design import PRESETS, Run, network_options
 from deconv_basicsr.experiments.study import best_lr, seed_runs, top_variants
 
 STUDY = str(Path(__file__).resolve().parents[1] / 'scripts' / 'study.py')
+TRAINING = ('screen', 'seeds', 'sweep_seeds')  # the smoke preset's training stages
 
 
 def test_interval_and_verdicts():
@@ -54,9 +55,15 @@ def test_variants_and_learning_rates_are_chosen_on_validation_finals():
     })
     assert top_variants(preset, records, 'srcnn') == ['dsrcnn_c2', 'dsrcnn_c12_same']
     assert best_lr(preset, records, 'srcnn', 'dsrcnn_c2') == 3e-4
-    runs = seed_runs(preset, records)
-    assert {run.arm for run in runs} == {'srcnn', 'dsrcnn_c2', 'dsrcnn_c12_same', 'edsr', 'dedsr'}
-    assert {run.seed for run in runs} == {1, 2} and len(runs) == 3 * 3 * 2 + 2 * 2 * 2
+    # Seeds first at the rates the comparisons rest on (the carried arms' screened best), then the others;
+    # a family not screened yet (EDSR here) has no such rates.
+    runs, sweep = seed_runs(preset, records), seed_runs(preset, records, sweep=True)
+    assert {(run.arm, run.lr) for run in runs} == {(arm, lr) for arm in ('srcnn', 'dsrcnn_c2', 'dsrcnn_c12_same')
+                                                   for lr in (1e-3, 3e-4)}
+    assert {(run.arm, run.lr) for run in sweep} == {
+        *((arm, 1e-4) for arm in ('srcnn', 'dsrcnn_c2', 'dsrcnn_c12_same')),
+        *((arm, lr) for arm in ('edsr', 'dedsr') for lr in (1e-4, 5e-4))}
+    assert {run.seed for run in runs + sweep} == {1, 2} and len(runs + sweep) == 3 * 3 * 2 + 2 * 2 * 2
     # The mean over seeds decides, not seed 0 alone.
     records.update(_records({('dsrcnn_c2', 3e-4, 1): 30.0, ('dsrcnn_c2', 1e-3, 1): 34.0}))
     assert best_lr(preset, records, 'srcnn', 'dsrcnn_c2') == 1e-3
@@ -103,7 +110,7 @@ def test_smoke_study_sweeps_seeds_aggregates_tests_and_resumes(tmp_path):
     lines = (out / 'curves.csv').read_text().splitlines(keepends=True)
     (out / 'curves.csv').write_text(''.join(line for line in lines if not line.startswith(name + ',')))
     before = {log.name: log.read_text() for log in (out / 'logs').iterdir()}
-    check_python([STUDY, '--preset', 'smoke', '--out', str(out), '--stages', 'screen', 'seeds'], cwd=tmp_path)
+    check_python([STUDY, '--preset', 'smoke', '--out', str(out), '--stages', *TRAINING], cwd=tmp_path)
     grown = [log.name for log in (out / 'logs').iterdir() if log.read_text() != before[log.name]]
     assert grown == [f'{name}.log']
     assert 'Resuming training from epoch' in (out / 'logs' / f'{name}.log').read_text()[len(before[f'{name}.log']):]
@@ -113,6 +120,6 @@ def test_smoke_study_sweeps_seeds_aggregates_tests_and_resumes(tmp_path):
     shutil.rmtree(out / 'tb_logger')
     rows_before = (out / 'curves.csv').read_text()
     before = {log.name: log.read_text() for log in (out / 'logs').iterdir()}
-    check_python([STUDY, '--preset', 'smoke', '--out', str(out), '--stages', 'screen', 'seeds'], cwd=tmp_path)
+    check_python([STUDY, '--preset', 'smoke', '--out', str(out), '--stages', *TRAINING], cwd=tmp_path)
     assert all(log.read_text() == before[log.name] for log in (out / 'logs').iterdir())
     assert (out / 'curves.csv').read_text() == rows_before

@@ -46,9 +46,9 @@ DIAGNOSES = {
     'eps1e-2': {'network': {'eps': 1e-2}},
     'stats_nograd': {'network': {'stats_grad': False}},
     'block8': {'network': {'block': 8}},
-    'block32': {'network': {'block': 32}},
     'sgd1e-2': {'optim': {'type': 'SGD', 'lr': 1e-2, 'momentum': 0.9}},
     'sgd1e-1': {'optim': {'type': 'SGD', 'lr': 1e-1, 'momentum': 0.9}},
+    'block32': {'network': {'block': 32}},
 }
 
 

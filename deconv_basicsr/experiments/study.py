@@ -4,11 +4,14 @@ Stages, in order (each skips what is done, so rerunning the same command continu
 
 1. ``screen``: every arm of every family at every learning rate, seed 0.
 2. ``seeds``: the baseline and the best ``top_variants`` variants of each family (ranked by their final
-   validation PSNR at their own best learning rate in the screening) at every learning rate, seeds 1 and up.
+   validation PSNR at their own best learning rate in the screening), seeds 1 and up, at the learning rates
+   the comparisons rest on: the screened best rate of each of these arms.
 3. ``diagnose``: the deconvolved SRCNN (conv2 arm) at ``diagnosis_lr`` with one change each (``DIAGNOSES``).
-4. ``test``: the final checkpoint of every seed of each arm at its best learning rate (chosen on validation)
+4. ``sweep_seeds``: the same arms and seeds at the family's other learning rates. It comes after the
+   diagnosis so that a study stopped early holds the comparisons and the diagnosis first.
+5. ``test``: the final checkpoint of every seed of each arm at its best learning rate (chosen on validation)
    through BasicSR's test pipeline on the test sets, and bicubic upsampling, for the final table.
-5. ``timing``: training steps of every arm timed side by side in one process (the seconds axis).
+6. ``timing``: training steps of every arm timed side by side in one process (the seconds axis).
 
 After every stage the record (``curves.csv``, ``summary.md``, plots, ``table.csv``) is rewritten from what
 exists, so an interrupted study leaves a consistent partial record. Runs the record's ``curves.csv`` holds
@@ -24,7 +27,7 @@ from deconv_basicsr.experiments import curves as cv
 from deconv_basicsr.experiments.design import DIAGNOSES, FAMILIES, PRESETS, Run, test_options, train_options
 from deconv_basicsr.experiments.runner import is_finished, test_all, train_all
 
-STAGES = ('screen', 'seeds', 'diagnose', 'test', 'timing')
+STAGES = ('screen', 'seeds', 'diagnose', 'sweep_seeds', 'test', 'timing')
 
 
 def _paired(name, gt, lq, backend='disk'):
@@ -126,11 +129,17 @@ def top_variants(preset, records, family):
     return sorted(preset.families[family], key=score, reverse=True)[:preset.top_variants]
 
 
-def seed_runs(preset, records):
+def seed_runs(preset, records, sweep=False):
+    """Seeds 1 and up of the baseline and the top variants of each family, at the screened best learning rate
+    of any of these arms (the rates their comparisons rest on), or with ``sweep`` at the family's other
+    rates. Chosen on the screening (seed 0) alone, so the plan does not move as seeds finish."""
+    screened = {run: rows for run, rows in records.items() if run.seed == 0}
     runs = []
     for family in preset.families:
-        for arm in (FAMILIES[family][0], *top_variants(preset, records, family)):
-            runs += [Run(family, arm, lr, seed) for lr in preset.lrs[family] for seed in range(1, preset.seeds)]
+        arms = (FAMILIES[family][0], *top_variants(preset, screened, family))
+        compared = {best_lr(preset, screened, family, arm) for arm in arms}
+        lrs = [lr for lr in preset.lrs[family] if (lr in compared) != sweep]
+        runs += [Run(family, arm, lr, seed) for arm in arms for lr in lrs for seed in range(1, preset.seeds)]
     return runs
 
 
@@ -199,7 +208,7 @@ def run_study(preset_name, out, options_dir, data=None, jobs=2, threads=1, stage
         """Every run of the study as far as it can be known: the seeds stage follows from the screening."""
         screened = read_records(out, preset, screen_runs(preset), val_set, recorded)
         return {'screen': screen_runs(preset), 'seeds': seed_runs(preset, screened),
-                'diagnose': diagnosis_runs(preset)}
+                'diagnose': diagnosis_runs(preset), 'sweep_seeds': seed_runs(preset, screened, sweep=True)}
 
     def records():
         return read_records(out, preset, [run for runs in planned().values() for run in runs], val_set, recorded)
@@ -221,6 +230,9 @@ def run_study(preset_name, out, options_dir, data=None, jobs=2, threads=1, stage
         write()
     if 'diagnose' in stages:
         train(diagnosis_runs(preset), 'diagnose')
+        write()
+    if 'sweep_seeds' in stages:
+        train(seed_runs(preset, records(), sweep=True), 'sweep_seeds')
         write()
     if 'test' in stages:
         # A run held only by the record is trained again for its checkpoint: training on the CPU is
