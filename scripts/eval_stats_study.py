@@ -4,8 +4,10 @@
     python scripts/eval_stats_study.py --data DATA --final-only    # the deconv arm, final analysis only
     python scripts/eval_stats_study.py --data DATA --estimates running recal avgD fixed "fixed avgD" \\
         --recal 32 --recal-fixed 32
+    python scripts/eval_stats_study.py --data DATA --val-set Urban100 --val-images 10 --val-crop 192
 
-DATA holds T91/ (training) and Set5/ (validation) HR images, e.g. the shared datasets folder. The defaults
+The last validates on the study's validation crops (docs/study.md). DATA holds T91/ (training) and the
+validation set's HR images (Set5/ unless --val-set), e.g. the shared datasets folder. The defaults
 (400 iterations, validation every 25) take about an hour on 2 shared CPU cores. Estimates and analysis:
 ``deconv_basicsr.experiments.eval_stats``; findings in docs/evaluation-statistics.md.
 """
@@ -23,7 +25,10 @@ from deconv_basicsr.experiments.inprocess import load_pairs
 def main(argv=None):
     defaults = eval_stats.Settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--data', required=True, help='folder holding T91/ and Set5/ HR images')
+    parser.add_argument('--data', required=True, help='folder holding T91/ and the validation set\'s HR images')
+    parser.add_argument('--val-set', default='Set5', help='validation images: a folder of DATA (default: %(default)s)')
+    parser.add_argument('--val-images', type=int, help='validate on its first N images (default: all)')
+    parser.add_argument('--val-crop', type=int, help='HR centre crop of each validation image (default: whole)')
     parser.add_argument('--iters', type=int, default=defaults.iters)
     parser.add_argument('--val-every', type=int, default=defaults.val_every)
     parser.add_argument('--batch-size', type=int, default=defaults.batch_size)
@@ -46,11 +51,11 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=2)
     args = vars(parser.parse_args(argv))
     torch.set_num_threads(args.pop('threads'))
-    data = args.pop('data')
+    data, val_set, val_images, val_crop = (args.pop(key) for key in ('data', 'val_set', 'val_images', 'val_crop'))
 
     start = time.time()
     train_pairs = load_pairs(osp.join(data, 'T91'), eval_stats.SCALE)
-    val_pairs = load_pairs(osp.join(data, 'Set5'), eval_stats.SCALE)
+    val_pairs = load_pairs(osp.join(data, val_set), eval_stats.SCALE, val_crop, val_images)
     print(f'data: {len(train_pairs)} training and {len(val_pairs)} validation pairs', flush=True)
     eval_stats.run(train_pairs, val_pairs, eval_stats.Settings(**args), log=lambda line: print(line, flush=True))
     print(f'\ntotal {time.time() - start:.0f} s')

@@ -12,7 +12,7 @@ from helpers import check_python
 from deconv_basicsr.archs.deconv_srcnn_arch import DeconvSRCNN
 from deconv_basicsr.experiments import fast_mode
 from deconv_basicsr.experiments.eval_stats import ShadowEstimates, psnr_with_own_statistics
-from deconv_basicsr.experiments.inprocess import mean_psnr, train_step
+from deconv_basicsr.experiments.inprocess import load_pairs, mean_psnr, train_step
 
 SCRIPTS = Path(__file__).resolve().parents[1] / 'scripts'
 
@@ -83,6 +83,16 @@ def test_eval_stats_script(data):
                       'set5 pooled'}
     assert 'recalibrated on   2 fresh batches, 2 disjoint sets' in result.stdout
     assert 'recalibrated mean, running D' in result.stdout
+
+
+def test_eval_stats_script_validates_on_centre_crops_of_another_set(data):
+    result = check_python([str(SCRIPTS / 'eval_stats_study.py'), '--data', str(data), '--val-set', 'T91',
+                           '--val-images', '2', '--val-crop', '24', '--iters', '2', '--val-every', '2',
+                           '--batch-size', '2', '--gt-size', '16', '--estimates', 'baseline', 'running',
+                           '--final-recal', '1', '--sets', '1', '--threads', '1'], timeout=120)
+    assert 'data: 3 training and 2 validation pairs' in result.stdout
+    pairs = load_pairs(data / 'T91', 2, crop=24, count=2)
+    assert [tuple(hr.shape) for _, hr in pairs] == [(3, 24, 24)] * 2 and tuple(pairs[0][0].shape) == (3, 12, 12)
 
 
 def test_fast_mode_script(data, tmp_path):

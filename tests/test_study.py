@@ -123,3 +123,24 @@ def test_smoke_study_sweeps_seeds_aggregates_tests_and_resumes(tmp_path):
     check_python([STUDY, '--preset', 'smoke', '--out', str(out), '--stages', *TRAINING], cwd=tmp_path)
     assert all(log.read_text() == before[log.name] for log in (out / 'logs').iterdir())
     assert (out / 'curves.csv').read_text() == rows_before
+
+
+def test_diagnosis_table_lists_every_change_and_every_seed_of_the_unchanged_arms(tmp_path):
+    from deconv_basicsr.experiments.report import write_record
+
+    preset = PRESETS['cpu']
+    lr = preset.diagnosis_lr
+    runs = {Run('srcnn', 'dsrcnn_c2', lr, seed): 27.0 + seed / 10 for seed in range(3)}
+    runs.update({Run('srcnn', 'srcnn', lr, 0): 27.5, Run('srcnn', 'dsrcnn_c2', lr, 0, 'eps1e-2'): 26.5,
+                 Run('srcnn', 'dsrcnn_c2', 1e-4, 1): 20.0})  # another rate: not a reference
+    records = {run: [(1000, final + 2, 0.05), (2000, final, 0.04)] for run, final in runs.items()}
+    summary = write_record(str(tmp_path), str(tmp_path), 'cpu', preset, records, 'val', {'screen': []})
+    section = summary[summary.index('## Diagnosis'):]
+    rows = [line for line in section.splitlines() if line.startswith('| DeconvSRCNN') or line.startswith('| SRCNN')]
+    assert rows == [
+        '| DeconvSRCNN conv2, unchanged, seed 0 | 27.000 | 29.000 | 2.00 | 0.0400 |',
+        '| DeconvSRCNN conv2, unchanged, seed 1 | 27.100 | 29.100 | 2.00 | 0.0400 |',
+        '| DeconvSRCNN conv2, unchanged, seed 2 | 27.200 | 29.200 | 2.00 | 0.0400 |',
+        '| SRCNN, unchanged, seed 0 | 27.500 | 29.500 | 2.00 | 0.0400 |',
+        '| DeconvSRCNN conv2, eps1e-2 | 26.500 | 28.500 | 2.00 | 0.0400 |']
+    assert (tmp_path / 'diagnosis.png').read_bytes()[:4] == b'\x89PNG'

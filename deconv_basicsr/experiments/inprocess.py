@@ -23,14 +23,15 @@ def _to_tensor(bgr):
     return torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1].transpose(2, 0, 1))).float() / 255
 
 
-def load_pairs(folder, scale, crop=None):
-    """(LR, HR) pairs of every image in ``folder``: float32 RGB tensors (3, h, w) in [0, 1].
+def load_pairs(folder, scale, crop=None, count=None):
+    """(LR, HR) pairs of every image in ``folder`` (the first ``count`` when given): float32 RGB tensors
+    (3, h, w) in [0, 1].
 
     HR is the image (its centre ``crop`` x ``crop`` when given) cut to a multiple of ``scale``; LR is its
     MATLAB bicubic downscaling in 8 bits, the ``LRbicx`` image of ``prepare_benchmark``.
     """
     pairs = []
-    for path in list_images(folder):
+    for path in list_images(folder)[:count]:
         hr = read_image(path)
         if crop:
             top, left = max(0, (hr.shape[0] - crop) // 2), max(0, (hr.shape[1] - crop) // 2)
