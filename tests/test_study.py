@@ -144,3 +144,20 @@ def test_diagnosis_table_lists_every_change_and_every_seed_of_the_unchanged_arms
         '| SRCNN, unchanged, seed 0 | 27.500 | 29.500 | 2.00 | 0.0400 |',
         '| DeconvSRCNN conv2, eps1e-2 | 26.500 | 28.500 | 2.00 | 0.0400 |']
     assert (tmp_path / 'diagnosis.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_early_differences_are_paired_by_seed_at_fixed_iterations(tmp_path):
+    from deconv_basicsr.experiments.report import write_record
+
+    preset = PRESETS['cpu']
+    its = range(100, 2001, 100)
+    # The variant leads by 1 dB (+ seed/10) at iteration 100, by nothing later, and trails by 0.5 at the end.
+    records = {}
+    for seed in range(3):
+        records[Run('srcnn', 'srcnn', 1e-3, seed)] = [(it, 25.0 + it / 1000, 0.1) for it in its]
+        records[Run('srcnn', 'dsrcnn_c2', 1e-3, seed)] = [
+            (it, 25.0 + it / 1000 + (1 + seed / 10 if it == 100 else -0.5 if it == 2000 else 0), 0.1) for it in its]
+    summary = write_record(str(tmp_path), str(tmp_path), 'cpu', preset, records, 'val', {'screen': []})
+    half = 4.303 * 0.1 / math.sqrt(3)  # t(2) * sd / sqrt(3)
+    assert (f'| DeconvSRCNN conv2 (0.001 / 0.001) | +1.100 ± {half:.3f} | +0.000 ± 0.000 | +0.000 ± 0.000 | '
+            '+0.000 ± 0.000 | -0.500 ± 0.000 |') in summary

@@ -9,6 +9,11 @@ from deconv_basicsr.experiments import curves as cv
 from deconv_basicsr.experiments.design import ARM_LABELS, FAMILIES
 from deconv_basicsr.experiments.study import best_lr, final_psnr, top_variants, tested_runs
 
+# The seed paper's Table 1 at x2 (Y-PSNR; EDSR-baseline and Deconv-EDSR, DIV2K, 300k iterations), for the
+# final table's comparison. It gives no SRCNN table.
+PAPER_X2 = {'Set5': (38.034, 37.994), 'Set14': (33.598, 33.556), 'B100': (32.213, 32.174)}
+# Fractions of the iterations where the early-training differences are read.
+EARLY = (0.05, 0.1, 0.25, 0.5)
 # The paper's claims: the sign of (deconv - baseline) in final PSNR it reports for each family.
 CLAIMS = {
     'edsr': (-1, '(a) EDSR: deconvolution in the residual blocks does not converge faster and ends slightly lower'),
@@ -51,12 +56,21 @@ def _arms(records, family):
     return [arm for arm in (baseline, *variants) if arm in present]
 
 
-def _comparison(records, family, arm, lr_arm, baseline, lr_base):
-    """Paired (by seed) final differences arm - baseline, their mean and 95% half-width, and the seeds."""
-    a, b = (final_psnr(records, family, x, lr) for x, lr in ((arm, lr_arm), (baseline, lr_base)))
+def _comparison(records, family, arm, lr_arm, baseline, lr_base, iteration=None):
+    """Paired (by seed) differences arm - baseline, final or at ``iteration``: their mean and 95% half-width,
+    and the seeds."""
+    if iteration is None:
+        a, b = (final_psnr(records, family, x, lr) for x, lr in ((arm, lr_arm), (baseline, lr_base)))
+    else:
+        a, b = ({seed: dict(curve).get(iteration, math.nan) for seed, curve in _curves(records, family, x, lr).items()}
+                for x, lr in ((arm, lr_arm), (baseline, lr_base)))
     seeds = sorted(set(a) & set(b))
     mean, half = cv.interval95([a[s] - b[s] for s in seeds])
     return mean, half, seeds
+
+
+def _difference(mean, half):
+    return f"{mean:+.3f}{f' ± {half:.3f}' if not math.isnan(half) else ''}"
 
 
 def write_record(out, record, name, preset, records, val_set, planned):
@@ -129,9 +143,22 @@ def write_record(out, record, name, preset, records, val_set, planned):
                 if not seeds:
                     continue
                 lines.append(f'| {ARM_LABELS[arm]} | {lr_arm:g} / {lr_base:g} ({which}) | '
-                             f"{mean:+.3f}{f' ± {half:.3f}' if not math.isnan(half) else ''} | {len(seeds)} | "
-                             f'{cv.verdict(mean, half, sign)} |')
+                             f'{_difference(mean, half)} | {len(seeds)} | {cv.verdict(mean, half, sign)} |')
         lines += ['', 'A difference is detectable by this run when it exceeds the interval half-width.', '']
+        # Early training: is the variant ahead before the end (the "converges faster" half of the claim)?
+        early = [round(f * iters / preset.val_freq) * preset.val_freq for f in EARLY]
+        lines += [f'Validation PSNR difference, variant − baseline, during training (mean ± 95% interval, paired by '
+                  'seed; each arm at its own best rate):', '',
+                  '| variant (rate) | ' + ' | '.join(f'it {it}' for it in early) + ' | final |',
+                  '|---|' + '---|' * (len(early) + 1)]
+        for arm in arms[1:]:
+            own = best_lr(preset, records, family, arm)
+            if own is None or base_best is None:
+                continue
+            cells = [_difference(*_comparison(records, family, arm, own, baseline, base_best, it)[:2])
+                     for it in (*early, None)]
+            lines.append(f'| {ARM_LABELS[arm]} ({own:g} / {base_best:g}) | ' + ' | '.join(cells) + ' |')
+        lines.append('')
         # Convergence: iterations and seconds to thresholds, each arm at its own best learning rate.
         if base_best is not None:
             base_mean, _ = cv.mean_curve(list(_curves(records, family, baseline, base_best).values()))
@@ -259,4 +286,9 @@ def _table_section(out, record, preset, records):
              '|' + '---|' * len(header)]
     for row in rows:
         lines.append(f'| {row[0]} | {row[1]:.3f} | ' + ' | '.join(_fmt(m, s) for m, s in row[2:]) + ' |')
-    return lines + ['', 'Values in `table.csv`.', '']
+    paper = [f'{name} {base:.3f} / {deconv:.3f} ({deconv - base:+.3f})' for name, (base, deconv) in PAPER_X2.items()
+             if name in preset.test_sets]
+    lines += ['', 'Values in `table.csv`.' + (
+        ' The paper (Table 1, x2: EDSR-baseline / Deconv-EDSR, full size, DIV2K, 300k iterations): '
+        + '; '.join(paper) + '. For SRCNN it gives validation curves only (its Figure 6).' if paper else ''), '']
+    return lines
