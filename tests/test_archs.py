@@ -71,11 +71,11 @@ def test_srcnn_defaults_and_deconv_layers():
     assert (srcnn.conv1.out_channels, srcnn.conv2.out_channels) == (64, 32)
     assert not _deconv_names(srcnn)
     deconv = build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 3})
-    assert _deconv_names(deconv) == ['conv1', 'conv2']
-    assert deconv.conv1.num_features == 243 and deconv.conv2.num_features == 200
-    only_middle = build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'deconv_layers': [2],
-                                 'block': 16})
-    assert _deconv_names(only_middle) == ['conv2'] and only_middle.conv2.num_features == 400
+    assert _deconv_names(deconv) == ['conv2'] and deconv.conv2.num_features == 400  # the study's choice
+    first_two = build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'deconv_layers': [1, 2],
+                               'block': 8})
+    assert _deconv_names(first_two) == ['conv1', 'conv2']
+    assert first_two.conv1.num_features == 243 and first_two.conv2.num_features == 200
     with pytest.raises(ValueError, match='deconv_layers'):
         build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'deconv_layers': [4]})
 
@@ -85,12 +85,12 @@ def _layer_settings(layer):
 
 
 def test_input_layers_follow_the_reference_convention_by_default():
-    srcnn = build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3})
+    first_two = {'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'deconv_layers': [1, 2]}
+    srcnn = build_network(first_two)
     assert _layer_settings(srcnn.conv1) == (15, True) and _layer_settings(srcnn.conv2) == (5, False)
-    same = build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'input_layer': 'same', 'n_iter': 7})
+    same = build_network({**first_two, 'input_layer': 'same', 'n_iter': 7})
     assert _layer_settings(same.conv1) == (7, False) == _layer_settings(same.conv2)
-    custom = build_network({'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'freeze_iter': 20,
-                            'input_layer': {'n_iter': 10, 'freeze': True}})
+    custom = build_network({**first_two, 'freeze_iter': 20, 'input_layer': {'n_iter': 10, 'freeze': True}})
     assert _layer_settings(custom.conv1) == (10, True) and custom.conv1.freeze_iter == 20
     assert _layer_settings(custom.conv2) == (5, False)
     edsr = DeconvEDSR(3, 3, num_feat=8, num_block=1, upscale=2, deconv_modules=['conv_first', 'body'])

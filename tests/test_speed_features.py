@@ -147,7 +147,7 @@ def test_fast_mode_refreshes_every_period_and_holds_constants_in_between():
 
 def test_archs_accept_stats_period():
     assert all(m.stats_period == 4 for m in _tiny_edsr(stats_period=4).modules() if isinstance(m, FastDeconv))
-    srcnn = DeconvSRCNN(num_feat=(8, 4), stats_period=2)
+    srcnn = DeconvSRCNN(num_feat=(8, 4), deconv_layers=(1, 2), stats_period=2)
     assert srcnn.conv1.stats_period == srcnn.conv2.stats_period == 2
 
 
