@@ -7,6 +7,7 @@ import json
 import sys
 import types
 
+import pytest
 import torch
 from torch import nn
 
@@ -192,6 +193,16 @@ class _TinyModel(BaseModel):
 def _tiny_net(seed):
     torch.manual_seed(seed)
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), FastDeconv(8, 3, 3, padding=1, block=8))
+
+
+def test_any_torch_optimizer_from_the_option_file():
+    params = [nn.Parameter(torch.zeros(2))]
+    sgd = BaseModel.get_optimizer(None, 'SGD', params, 0.1, momentum=0.9, weight_decay=0)
+    assert type(sgd) is torch.optim.SGD and sgd.defaults['momentum'] == 0.9 and sgd.defaults['lr'] == 0.1
+    adam = BaseModel.get_optimizer(None, 'Adam', params, 1e-4, betas=[0.9, 0.99])
+    assert type(adam) is torch.optim.Adam and tuple(adam.defaults['betas']) == (0.9, 0.99)
+    with pytest.raises(ValueError, match="'Sgd' is not an optimizer of torch.optim; choose one of .*SGD"):
+        BaseModel.get_optimizer(None, 'Sgd', params, 0.1)
 
 
 def test_model_ema_copies_buffers():

@@ -7,6 +7,7 @@ One module per defect; each opens with the defect, the BasicSR function it repla
   ``startup_checks``, ``cpu_distributed``, ``experiment_lock``, ``interruption``);
 * ``resume``: resuming crashes without a GPU (``load_resume_state``);
 * ``ema_buffers``: the EMA network keeps its initial buffers (``BaseModel.model_ema``);
+* ``optimizers``: training takes Adam only (``BaseModel.get_optimizer``);
 * ``cpu_distributed``: distributed training needs GPUs (``model_to_device``, ``validation``);
 * ``data_order`` and ``training_state``: a resumed run does not continue the interrupted one
   (``build_dataloader``, ``save_training_state``, ``resume_training``);
@@ -20,7 +21,7 @@ name. ``apply()`` installs everything; it is idempotent and runs when ``deconv_b
 stand-in must exist when BasicSR is first imported; the modules import BasicSR inside their functions only.
 """
 from deconv_basicsr.compat import (cpu_distributed, data_order, ema_buffers, image_errors, interruption,
-                                   model_options, options, resume, training_state)
+                                   model_options, optimizers, options, resume, training_state)
 from deconv_basicsr.compat.experiment_lock import ExperimentLockedError
 from deconv_basicsr.compat.image_errors import CorruptImageError
 from deconv_basicsr.compat.model_options import OptionValueError, check_model_options
@@ -41,6 +42,6 @@ def apply():
     install_functional_tensor_stand_in()
     import basicsr  # noqa: F401  (after the stand-in, which it needs)
 
-    for module in (options, resume, ema_buffers, cpu_distributed, data_order, training_state, interruption,
-                   model_options, image_errors):
+    for module in (options, resume, ema_buffers, optimizers, cpu_distributed, data_order, training_state,
+                   interruption, model_options, image_errors):
         module.install()
