@@ -108,7 +108,7 @@ PRESETS = {
         networks={arm: {'num_feat': [8, 8], 'kernel_size': [5, 3, 3]} for arm in ('srcnn', 'dsrcnn_c2')}),
     'cpu': Preset(
         description='SRCNN against four DeconvSRCNN variants and a small EDSR against DeconvEDSR, a learning '
-        'rate sweep and three seeds, sized for 2 CPU cores (about 4-5 hours); train on T91, validate on '
+        'rate sweep and three seeds, sized for 2 CPU cores (about 5-6 hours); train on T91, validate on '
         'Urban100 crops, test on Set5, Set14 and B100',
         families={'srcnn': FAMILIES['srcnn'][1], 'edsr': FAMILIES['edsr'][1]},
         lrs={'srcnn': (1e-4, 3e-4, 1e-3), 'edsr': (1e-4, 5e-4)}, seeds=3, iters={'srcnn': 2000, 'edsr': 2000},
