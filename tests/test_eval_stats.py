@@ -142,7 +142,7 @@ def test_running_statistics_swing_while_the_weights_hold_still(one_thread):
 
 def _model(tmp_path, ema_decay=0.999, **val):
     network_g = {'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'num_feat': [8, 8],
-                 'kernel_size': [5, 3, 3], 'block': 4}
+                 'kernel_size': [5, 3, 3], 'deconv_layers': [1, 2], 'block': 4}
     opt = model_options(network_g, 'DeconvSRModel', ema_decay, val=val)
     opt['path'].update(models=str(tmp_path), training_states=str(tmp_path))
     return build_model(opt)
