@@ -3,13 +3,16 @@
 * BasicSR 1.4.2's ``init_dist`` calls ``torch.cuda.set_device(rank % torch.cuda.device_count())`` (a
   ZeroDivisionError without GPUs), and ``parse_options`` calls it without ``dist_params``, so the backend is
   always NCCL, which has no CPU tensors. ``init_processes`` (called by this package's ``parse_options``, which
-  knows the options) uses Gloo when the run trains on the CPU and BasicSR's ``init_dist`` otherwise.
+  knows the options) uses Gloo when the run trains on the CPU and BasicSR's ``init_dist`` otherwise, and
+  destroys the Gloo group at exit (BasicSR never does).
 * ``BaseModel.model_to_device`` wraps networks in DistributedDataParallel with
   ``device_ids=[torch.cuda.current_device()]``: CPU networks are now wrapped without ``device_ids``.
 * ``BaseModel.validation`` (rank 0 only, in SRModel) ran ``net_g`` through DistributedDataParallel when
   there is no EMA network; its forward broadcasts the buffers, a collective the other processes never
   join (a crash or a hang at the final validation). Validation now runs the bare network, on any device.
 """
+import atexit
+
 from deconv_basicsr.compat.patching import wrap
 
 
@@ -36,6 +39,9 @@ def init_processes(launcher, opt):
     if mp.get_start_method(allow_none=True) is None:
         mp.set_start_method('spawn')
     dist.init_process_group(backend='gloo')
+    # BasicSR never destroys its process group. Left to interpreter shutdown, a Gloo group can abort the
+    # process ("terminate called without an active exception") after training has finished.
+    atexit.register(dist.destroy_process_group)
 
 
 def model_to_device(original, self, net):
