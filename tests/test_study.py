@@ -15,6 +15,7 @@ from basicsr.archs import build_network
 
 from deconv_basicsr.experiments import curves as cv
 from deconv_basicsr.experiments.design import PRESETS, Run, network_options
+from deconv_basicsr.experiments.report import write_record
 from deconv_basicsr.experiments.study import best_lr, seed_runs, top_variants
 
 STUDY = str(Path(__file__).resolve().parents[1] / 'scripts' / 'study.py')
@@ -126,8 +127,6 @@ def test_smoke_study_sweeps_seeds_aggregates_tests_and_resumes(tmp_path):
 
 
 def test_diagnosis_table_lists_every_change_and_every_seed_of_the_unchanged_arms(tmp_path):
-    from deconv_basicsr.experiments.report import write_record
-
     preset = PRESETS['cpu']
     lr = preset.diagnosis_lr
     runs = {Run('srcnn', 'dsrcnn_c2', lr, seed): 27.0 + seed / 10 for seed in range(3)}
@@ -147,8 +146,6 @@ def test_diagnosis_table_lists_every_change_and_every_seed_of_the_unchanged_arms
 
 
 def test_early_differences_are_paired_by_seed_at_fixed_iterations(tmp_path):
-    from deconv_basicsr.experiments.report import write_record
-
     preset = PRESETS['cpu']
     its = range(100, 2001, 100)
     # The variant leads by 1 dB (+ seed/10) at iteration 100, by nothing later, and trails by 0.5 at the end.
