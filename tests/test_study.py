@@ -16,6 +16,7 @@ from basicsr.archs import build_network
 from deconv_basicsr.experiments import curves as cv
 from deconv_basicsr.experiments.design import PRESETS, Run, network_options
 from deconv_basicsr.experiments.report import write_record
+from deconv_basicsr.experiments.runner import is_finished
 from deconv_basicsr.experiments.study import best_lr, seed_runs, top_variants
 
 STUDY = str(Path(__file__).resolve().parents[1] / 'scripts' / 'study.py')
@@ -124,6 +125,19 @@ def test_smoke_study_sweeps_seeds_aggregates_tests_and_resumes(tmp_path):
     check_python([STUDY, '--preset', 'smoke', '--out', str(out), '--stages', *TRAINING], cwd=tmp_path)
     assert all(log.read_text() == before[log.name] for log in (out / 'logs').iterdir())
     assert (out / 'curves.csv').read_text() == rows_before
+
+
+def test_a_run_started_for_another_number_of_iterations_is_neither_counted_nor_resumed(tmp_path):
+    folder = tmp_path / 'experiments' / 'edsr_lr0.0005_s0'
+    (folder / 'models').mkdir(parents=True)
+    # BasicSR's copy of the options, with the comment lines it writes at the top.
+    (folder / 'edsr_lr0.0005_s0.yml').write_text('# GENERATE TIME: now\n\ntrain:\n  total_iter: 2000\n')
+    assert not is_finished(tmp_path, 'edsr_lr0.0005_s0', 2000)
+    (folder / 'models' / 'net_g_latest.pth').write_bytes(b'')
+    assert is_finished(tmp_path, 'edsr_lr0.0005_s0', 2000)
+    with pytest.raises(ValueError, match='started for 2000 iterations, not 4000'):
+        is_finished(tmp_path, 'edsr_lr0.0005_s0', 4000)
+    assert not is_finished(tmp_path, 'never_started', 4000)
 
 
 def test_diagnosis_table_lists_every_change_and_every_seed_of_the_unchanged_arms(tmp_path):

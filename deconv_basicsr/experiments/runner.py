@@ -19,8 +19,18 @@ import yaml
 _ITER = re.compile(r'\[epoch:\s*\d+, iter:\s*([\d,]+)')
 
 
-def is_finished(out, name):
-    return osp.isfile(osp.join(out, 'experiments', name, 'models', 'net_g_latest.pth'))
+def is_finished(out, name, total_iter):
+    """Whether the run ``name`` under ``out`` has trained its ``total_iter`` iterations. A run started under
+    that name for another number of iterations raises: counting or resuming it would mix two schedules."""
+    folder = osp.join(out, 'experiments', name)
+    options = osp.join(folder, f'{name}.yml')  # BasicSR's copy of the options the run was last started with
+    if osp.isfile(options):
+        with open(options) as f:
+            started = yaml.safe_load(f)['train']['total_iter']
+        if started != total_iter:
+            raise ValueError(f'{folder} was started for {started} iterations, not {total_iter}: move it and '
+                             f'tb_logger/{name} away to train that run again at this length')
+    return osp.isfile(osp.join(folder, 'models', 'net_g_latest.pth'))
 
 
 def write_options(out, opt):
@@ -54,8 +64,8 @@ def train_all(out, options, jobs=1, threads=1, desc='training'):
 
     out = osp.abspath(out)
     totals = {opt['name']: opt['train']['total_iter'] for opt in options}
-    done = {name: (total if is_finished(out, name) else 0) for name, total in totals.items()}
-    todo = [opt for opt in options if not is_finished(out, opt['name'])]
+    done = {name: (total if is_finished(out, name, total) else 0) for name, total in totals.items()}
+    todo = [opt for opt in options if not done[opt['name']]]
     progress = tqdm(total=sum(totals.values()), initial=sum(done.values()), desc=desc, unit='it',
                     dynamic_ncols=True, smoothing=0.05)
     progress.set_postfix_str(f'{len(options) - len(todo)}/{len(options)} runs done')
