@@ -1,7 +1,7 @@
 """The study of the paper's two claims: learning-rate sweep, seeds, SRCNN variants, diagnosis, final test.
 
     python scripts/study.py --preset smoke                            # about a minute: does it all run?
-    python scripts/study.py --preset cpu --data ../shared/datasets --record docs/study/cpu   # ~5-6 h, 2 cores
+    python scripts/study.py --preset cpu --data ../shared/datasets --record docs/study/cpu   # ~7-8 h, 2 cores
 
 Trains under OUT (experiments/, tb_logger/, results/); writes the record (curves.csv, summary.md, table.csv,
 timing.json, plots) into RECORD. Rerunning the same command

@@ -108,10 +108,10 @@ PRESETS = {
         networks={arm: {'num_feat': [8, 8], 'kernel_size': [5, 3, 3]} for arm in ('srcnn', 'dsrcnn_c2')}),
     'cpu': Preset(
         description='SRCNN against four DeconvSRCNN variants and a small EDSR against DeconvEDSR, a learning '
-        'rate sweep and three seeds, sized for 2 CPU cores (about 5-6 hours); train on T91, validate on '
+        'rate sweep and three seeds, sized for 2 CPU cores (about 7-8 hours); train on T91, validate on '
         'Urban100 crops, test on Set5, Set14 and B100',
         families={'srcnn': FAMILIES['srcnn'][1], 'edsr': FAMILIES['edsr'][1]},
-        lrs={'srcnn': (1e-4, 3e-4, 1e-3), 'edsr': (1e-4, 5e-4)}, seeds=3, iters={'srcnn': 2000, 'edsr': 2000},
+        lrs={'srcnn': (1e-4, 3e-4, 1e-3), 'edsr': (1e-4, 5e-4)}, seeds=3, iters={'srcnn': 2000, 'edsr': 4000},
         gt_size={'srcnn': 32, 'edsr': 64}, batch_size=16, val_freq=100, milestones=(0.5, 0.75), train_set='T91',
         val_set='Urban100', val_images=10, val_crop=192, test_sets=('Set5', 'Set14', 'B100'), top_variants=2,
         diagnoses=tuple(DIAGNOSES)),

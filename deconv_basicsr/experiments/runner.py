@@ -28,8 +28,9 @@ def is_finished(out, name, total_iter):
         with open(options) as f:
             started = yaml.safe_load(f)['train']['total_iter']
         if started != total_iter:
-            raise ValueError(f'{folder} was started for {started} iterations, not {total_iter}: move it and '
-                             f'tb_logger/{name} away to train that run again at this length')
+            raise ValueError(f'{folder} was started for {started} iterations, not {total_iter}: move it, '
+                             f'tb_logger/{name} and results/test_{name} away to train that run again at this '
+                             'length')
     return osp.isfile(osp.join(folder, 'models', 'net_g_latest.pth'))
 
 

@@ -237,7 +237,8 @@ def run_study(preset_name, out, options_dir, data=None, jobs=2, threads=1, stage
     if 'test' in stages:
         # A run held only by the record is trained again for its checkpoint: training on the CPU is
         # deterministic, so with the same software and processor it retraces the recorded curve.
-        missing = [run for run in tested_runs(preset, records()) if not is_finished(out, run.name, preset.iters[run.family])]
+        missing = [run for run in tested_runs(preset, records())
+                   if not is_finished(out, run.name, preset.iters[run.family])]
         train_all(out, [train_options(preset, run, datasets) for run in missing], jobs, threads, desc='checkpoints')
         run_tests(preset, out, records(), datasets, jobs, threads, options_dir)
     timing_path = osp.join(record, 'timing.json')
