@@ -80,7 +80,7 @@ def test_eval_stats_script(data):
     labels = {line.split('  ')[0] for line in summary[1:summary.index('')]}
     assert labels == {'baseline', 'running', 'emaD m=0.01', 'emaCov', 'recal 1', 'recal 2', 'fixed 1', 'fixed 2',
                       'fixed 2 avgD', 'recal 1 avgD', 'recal 2 avgD', 'baseline ema', 'ema recal 2 avgD', 'own',
-                      'set5 pooled'}
+                      'val pooled'}
     assert 'recalibrated on   2 fresh batches, 2 disjoint sets' in result.stdout
     assert 'recalibrated mean, running D' in result.stdout
 

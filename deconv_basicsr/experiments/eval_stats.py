@@ -20,7 +20,7 @@ asked for (``Settings.estimates``):
                         parameters averaged, buffers copied), recalibrated on the last max(``recal``)
                         batches averaging D; with ``baseline`` also the baseline's weight average.
 - ``own``:              every validation image whitened with its own statistics.
-- ``set5``:             statistics pooled over the validation images (a diagnostic of the crop/whole-image
+- ``val pooled``:       statistics pooled over the validation images (a diagnostic of the crop/whole-image
                         gap, not a usable estimate).
 
 Then, with the last weights fixed, how much the PSNR moves with the statistics alone (``final_analysis``).
@@ -41,7 +41,7 @@ from deconv_basicsr.layers import FastDeconv, recalibrate_deconv_stats
 
 SCALE = 2
 ESTIMATES = ('baseline', 'running', 'emaD m=0.01', 'emaCov', 'recal', 'avgD', 'fixed', 'fixed avgD', 'ema', 'own',
-             'set5')
+             'val pooled')
 
 
 @dataclass
@@ -219,8 +219,8 @@ class EvalStatsRun:
         if 'avgD' in want:
             for n in s.recal:
                 yield f'recal {n} avgD', recalibrated(deconv, self.recent[-n:], 'deconv')
-        if 'set5' in want:
-            yield 'set5 pooled', recalibrated(deconv, [lq[None] for lq, _ in self.val_pairs], 'cov')
+        if 'val pooled' in want:
+            yield 'val pooled', recalibrated(deconv, [lq[None] for lq, _ in self.val_pairs], 'cov')
 
     def other_networks(self):
         """(label, network) pairs of the estimates with other weights: the baseline, the weight averages."""
