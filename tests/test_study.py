@@ -14,6 +14,7 @@ import deconv_basicsr  # noqa: F401  (registers the archs)
 from basicsr.archs import build_network
 
 from deconv_basicsr.experiments import curves as cv
+from deconv_basicsr.experiments import recal_noise
 from deconv_basicsr.experiments.design import PRESETS, Run, network_options
 from deconv_basicsr.experiments.report import write_record
 from deconv_basicsr.experiments.runner import is_finished
@@ -104,6 +105,20 @@ def test_smoke_study_sweeps_seeds_aggregates_tests_and_resumes(tmp_path):
     assert (out / 'srcnn_best.png').read_bytes()[:4] == b'\x89PNG'
     assert set(__import__('json').loads((out / 'timing.json').read_text())['seconds_per_iter']) == {
         'srcnn', 'dsrcnn_c2'}
+
+    # The evaluation-noise probe on a finished deconv run: every checkpoint, each count, each disjoint set.
+    name = Run('srcnn', 'dsrcnn_c2', 1e-3, 0).name
+    rows = recal_noise.probe_run(out, name, counts=(1, 2), sets=2, log=lambda line: None)
+    iterations = [it for it, _ in recal_noise.checkpoints(out, name)]
+    assert iterations == list(range(smoke.val_freq, smoke.iters['srcnn'] + 1, smoke.val_freq))
+    assert sorted((it, n, k) for _, it, n, k, _ in rows) == [(it, n, k) for it in iterations for n in (1, 2)
+                                                             for k in (0, 1)]
+    assert all(5 < psnr < 60 for *_, psnr in rows)
+    # Different batches give different statistics, hence different outputs of the same weights.
+    assert len({psnr for _, it, _, _, psnr in rows if it == iterations[-1]}) > 1
+    table = recal_noise.summary(rows, {name: [(it, 20.0) for it in iterations]})
+    assert f"| {name} | recorded (the run's last 16 batches) | | 20.00 | 0.00 |" in table
+    assert f'| {name} | 2 fresh batches, mean of 2 sets |' in table
 
     # A run interrupted after its last checkpoint (not finished, not in the record) resumes from its training
     # state; finished ones are skipped.
