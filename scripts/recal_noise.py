@@ -5,8 +5,8 @@
 
 Every checkpoint of each finished study run under OUT is recalibrated on disjoint sets of fresh training
 batches for each batch count and validated (``deconv_basicsr.experiments.recal_noise``). Writes the rows to
-CSV and prints a summary, beside the recorded curve when --record holds the study's curves.csv. Rerun with
---csv of an earlier run and --summary-only to print its summary again.
+CSV after each run and prints a summary, beside the recorded curve when --record holds the study's
+curves.csv. Rerunning continues: runs the CSV holds are not probed again (--summary-only: only the summary).
 """
 import argparse
 import os.path as osp
@@ -36,11 +36,14 @@ def main(argv=None):
     else:
         if not args.runs:
             parser.error('--runs is required unless --summary-only')
-        rows = []
+        # The rows are written after every run; runs the CSV already holds are not probed again.
+        rows = recal_noise.read_csv(args.csv) if osp.isfile(args.csv) else []
         for name in args.runs:
+            if any(row[0] == name for row in rows):
+                continue
             rows += recal_noise.probe_run(args.out, name, args.counts, args.sets, args.seed,
                                           log=lambda line: print(line, flush=True))
-        recal_noise.write_csv(args.csv, rows)
+            recal_noise.write_csv(args.csv, rows)
     recorded = None
     if args.record:
         records = cv.read_csv(osp.join(args.record, 'curves.csv'))

@@ -155,6 +155,17 @@ def test_a_run_started_for_another_number_of_iterations_is_neither_counted_nor_r
     assert not is_finished(tmp_path, 'never_started', 4000)
 
 
+def test_the_noise_probe_finds_the_data_of_a_study_folder_that_has_moved(tmp_path):
+    (tmp_path / 'data' / 'T91' / 'GTmod2').mkdir(parents=True)
+    folder = tmp_path / 'experiments' / 'run'
+    folder.mkdir(parents=True)
+    (folder / 'run.yml').write_text(
+        'datasets:\n  train:\n    dataroot_gt: /elsewhere/study/data/T91/GTmod2\n'
+        f'    dataroot_lq: {tmp_path}\n')
+    train = recal_noise.run_options(tmp_path, 'run')['datasets']['train']
+    assert train == {'dataroot_gt': str(tmp_path / 'data' / 'T91' / 'GTmod2'), 'dataroot_lq': str(tmp_path)}
+
+
 def test_diagnosis_table_lists_every_change_and_every_seed_of_the_unchanged_arms(tmp_path):
     preset = PRESETS['cpu']
     lr = preset.diagnosis_lr

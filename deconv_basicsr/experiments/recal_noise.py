@@ -28,12 +28,18 @@ _CHECKPOINT = re.compile(r'net_g_(\d+)\.pth$')
 
 
 def run_options(out, name):
-    """The BasicSR options the run was trained with (BasicSR's copy in its experiment folder)."""
+    """The BasicSR options the run was trained with (BasicSR's copy in its experiment folder), its dataset
+    folders found under ``out/data`` when the study folder has moved since (the study writes absolute paths)."""
     path = osp.join(out, 'experiments', name, f'{name}.yml')
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: no such run under {out}')
     with open(path) as f:
-        return yaml.safe_load(f)
+        opt = yaml.safe_load(f)
+    for dataset in opt['datasets'].values():
+        for key in ('dataroot_gt', 'dataroot_lq'):
+            if not osp.exists(dataset[key]) and '/data/' in dataset[key]:
+                dataset[key] = osp.join(out, 'data', dataset[key].split('/data/', 1)[1])
+    return opt
 
 
 def checkpoints(out, name):
