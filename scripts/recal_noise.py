@@ -44,11 +44,8 @@ def main(argv=None):
             rows += recal_noise.probe_run(args.out, name, args.counts, args.sets, args.seed,
                                           log=lambda line: print(line, flush=True))
             recal_noise.write_csv(args.csv, rows)
-    recorded = None
-    if args.record:
-        records = cv.read_csv(osp.join(args.record, 'curves.csv'))
-        recorded = {run.name: [(it, psnr) for it, psnr, _ in curve] for run, curve in records.items()}
-    print(recal_noise.summary(rows, recorded))
+    records = cv.read_csv(osp.join(args.record, 'curves.csv')) if args.record else None
+    print(recal_noise.summary(rows, records))
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ import csv
 import math
 import os
 import shutil
+import statistics
 from pathlib import Path
 
 import pytest
@@ -116,9 +117,14 @@ def test_smoke_study_sweeps_seeds_aggregates_tests_and_resumes(tmp_path):
     assert all(5 < psnr < 60 for *_, psnr in rows)
     # Different batches give different statistics, hence different outputs of the same weights.
     assert len({psnr for _, it, _, _, psnr in rows if it == iterations[-1]}) > 1
-    table = recal_noise.summary(rows, {name: [(it, 20.0) for it in iterations]})
+    # Beside a made-up record: this run recorded 20 dB throughout, its baseline 18 dB.
+    records = {Run('srcnn', 'dsrcnn_c2', 1e-3, 0): [(it, 20.0, 0.1) for it in iterations],
+               Run('srcnn', 'srcnn', 1e-3, 0): [(it, 18.0, 0.1) for it in iterations]}
+    table = recal_noise.summary(rows, records)
     assert f"| {name} | recorded (the run's last 16 batches) | | 20.00 | 0.00 |" in table
     assert f'| {name} | 2 fresh batches, mean of 2 sets |' in table
+    final = statistics.fmean(psnr for _, it, n, _, psnr in rows if (it, n) == (iterations[-1], 2))
+    assert f'| dsrcnn_c2 | 0.001 | 1 | +2.00 ± nan | {final - 18:+.2f} ± nan |' in table
 
     # A run interrupted after its last checkpoint (not finished, not in the record) resumes from its training
     # state; finished ones are skipped.

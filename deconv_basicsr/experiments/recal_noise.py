@@ -110,26 +110,56 @@ def read_csv(path):
                 for r in csv.DictReader(f)]
 
 
-def summary(rows, recorded=None):
-    """Markdown: per run and batch count, the spread over the sets (median and largest over checkpoints),
-    the final mean, and the worst fall and late swing of the mean curve; ``recorded``
-    (``{run name: [(iteration, psnr)]}``, the study's curves) gives the same for the curve validation drew."""
+def mean_curves(rows):
+    """``{(run, batches): (curve, spreads)}``: the curve of the mean over the sets, and the spread over the
+    sets (largest minus smallest) at every checkpoint."""
+    grouped = {}
+    for run, it, count, _, psnr in rows:
+        grouped.setdefault((run, count), {}).setdefault(it, []).append(psnr)
+    return {key: ([(it, statistics.fmean(v)) for it, v in sorted(by_iter.items())],
+                  [max(v) - min(v) for _, v in sorted(by_iter.items())]) for key, by_iter in grouped.items()}
+
+
+def summary(rows, records=None):
+    """Markdown. Per run and batch count: the spread over the sets (median and largest over checkpoints), the
+    final mean, and the worst fall and late swing of the mean curve. With ``records`` (the study's curves,
+    ``{Run: [(iteration, psnr, loss)]}``): the same for the curve the run recorded, and the final difference to
+    the baseline of the same rate and seed, per arm and rate, recorded and with the largest batch count."""
+    from deconv_basicsr.experiments.design import FAMILIES, Run
+
+    by_name = {run.name: run for run in records or {}}
+    curves = mean_curves(rows)
     lines = ['| run | statistics | spread over sets, median / largest (dB) | final | worst fall | late swing |',
              '|---|---|---|---|---|---|']
     for name in sorted({row[0] for row in rows}):
-        if recorded and recorded.get(name):
-            curve = recorded[name]
+        if name in by_name:
+            curve = [(it, psnr) for it, psnr, _ in records[by_name[name]]]
             lines.append(f'| {name} | recorded (the run\'s last 16 batches) | | {cv.final(curve):.2f} | '
                          f'{cv.worst_drop(curve):.2f} | {cv.late_swing(curve):.2f} |')
-        for count in sorted({row[2] for row in rows if row[0] == name}):
-            by_iter = {}
-            for run, it, n, _, psnr in rows:
-                if run == name and n == count:
-                    by_iter.setdefault(it, []).append(psnr)
-            spreads = [max(v) - min(v) for v in by_iter.values()]
-            curve = [(it, statistics.fmean(v)) for it, v in sorted(by_iter.items())]
-            sets = len(next(iter(by_iter.values())))
+        for count in sorted(n for run, n in curves if run == name):
+            curve, spreads = curves[name, count]
+            sets = len({row[3] for row in rows if row[0] == name and row[2] == count})
             lines.append(f'| {name} | {count} fresh batches, mean of {sets} sets | {statistics.median(spreads):.2f} / '
                          f'{max(spreads):.2f} | {cv.final(curve):.2f} | {cv.worst_drop(curve):.2f} | '
                          f'{cv.late_swing(curve) if len(curve) > 1 else math.nan:.2f} |')
+    if not by_name:
+        return '\n'.join(lines) + '\n'
+
+    largest = max(row[2] for row in rows)
+    differences = {}  # (arm, lr) -> {seed: (recorded, probed)}
+    for name in {row[0] for row in rows} & set(by_name):
+        run = by_name[name]
+        baseline = records.get(Run(run.family, FAMILIES[run.family][0], run.lr, run.seed, run.diagnosis))
+        if baseline is None or (name, largest) not in curves:
+            continue
+        base = baseline[-1][1]
+        differences.setdefault((run.arm, run.lr), {})[run.seed] = (
+            records[run][-1][1] - base, cv.final(curves[name, largest][0]) - base)
+    lines += ['', f'Final difference to the baseline (same rate and seed), mean ± 95% half-width over seeds:', '',
+              f'| arm | rate | seeds | recorded | recalibrated on {largest} fresh batches, mean of the sets |',
+              '|---|---|---|---|---|']
+    for (arm, lr), by_seed in sorted(differences.items()):
+        cells = [cv.interval95([pair[i] for pair in by_seed.values()]) for i in (0, 1)]
+        lines.append(f'| {arm} | {lr:g} | {len(by_seed)} | ' +
+                     ' | '.join(f'{m:+.2f} ± {h:.2f}' for m, h in cells) + ' |')
     return '\n'.join(lines) + '\n'
