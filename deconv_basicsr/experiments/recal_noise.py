@@ -12,10 +12,12 @@ the sets at a large count is the PSNR of the weights with that noise averaged ou
 import csv
 import math
 import os
+import random
 import re
 import statistics
 from os import path as osp
 
+import numpy as np
 import torch
 import yaml
 
@@ -66,9 +68,6 @@ def probe_run(out, name, counts=(16, 128), sets=3, seed=1000, log=print):
     Returns:
         list: ``(run, iteration, batches, set, psnr)`` rows.
     """
-    import random
-
-    import numpy as np
     from basicsr.archs import build_network
 
     opt = run_options(out, name)
