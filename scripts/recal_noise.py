@@ -45,7 +45,8 @@ def main(argv=None):
                                           log=lambda line: print(line, flush=True))
             recal_noise.write_csv(args.csv, rows)
     records = cv.read_csv(osp.join(args.record, 'curves.csv')) if args.record else None
-    print(recal_noise.summary(rows, records))
+    names = sorted({row[0] for row in rows})
+    print(recal_noise.summary(rows, records, {name: recal_noise.recorded_statistics(args.out, name) for name in names}))
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 """The study: statistics and choices on known curves, the design's pairing, and the smoke preset end to end
 (sweep, seeds, aggregation, final table, resume) through BasicSR."""
 import csv
+import json
 import math
 import os
 import shutil
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from helpers import check_python
 
 import deconv_basicsr  # noqa: F401  (registers the archs)
@@ -104,8 +106,16 @@ def test_smoke_study_sweeps_seeds_aggregates_tests_and_resumes(tmp_path):
     summary = (out / 'summary.md').read_text()
     assert '| DeconvSRCNN conv2 | 0.001 / 0.001 (shared' in summary and '## Final test' in summary
     assert (out / 'srcnn_best.png').read_bytes()[:4] == b'\x89PNG'
-    assert set(__import__('json').loads((out / 'timing.json').read_text())['seconds_per_iter']) == {
+    assert set(json.loads((out / 'timing.json').read_text())['seconds_per_iter']) == {
         'srcnn', 'dsrcnn_c2'}
+
+    # The runs' dataset folders are relative to the study folder, so the folder works after a move: the probe
+    # below reads BasicSR's copy of a run's options, and the resume further down trains in the moved folder.
+    for option_file in (out / 'options').iterdir():
+        datasets = yaml.safe_load(option_file.read_text())['datasets'].values()
+        assert all(not os.path.isabs(d[key]) for d in datasets for key in ('dataroot_gt', 'dataroot_lq'))
+    shutil.move(out, tmp_path / 'moved')
+    out = tmp_path / 'moved'
 
     # The evaluation-noise probe on a finished deconv run: every checkpoint, each count, each disjoint set.
     name = Run('srcnn', 'dsrcnn_c2', 1e-3, 0).name
@@ -120,8 +130,12 @@ def test_smoke_study_sweeps_seeds_aggregates_tests_and_resumes(tmp_path):
     # Beside a made-up record: this run recorded 20 dB throughout, its baseline 18 dB.
     records = {Run('srcnn', 'dsrcnn_c2', 1e-3, 0): [(it, 20.0, 0.1) for it in iterations],
                Run('srcnn', 'srcnn', 1e-3, 0): [(it, 18.0, 0.1) for it in iterations]}
-    table = recal_noise.summary(rows, records)
-    assert f"| {name} | recorded (the run's last 16 batches) | | 20.00 | 0.00 |" in table
+    smoke_batches = smoke.recalibrate_batches
+    assert recal_noise.recorded_statistics(out, name) == f"the run's last {smoke_batches} batches"
+    assert recal_noise.recorded_statistics(out, 'not_a_run') is None
+    table = recal_noise.summary(rows, records, {name: recal_noise.recorded_statistics(out, name)})
+    assert f"| {name} | recorded (the run's last {smoke_batches} batches) | | 20.00 | 0.00 |" in table
+    assert f'| {name} | recorded | | 20.00 |' in recal_noise.summary(rows, records)
     assert f'| {name} | 2 fresh batches, mean of 2 sets |' in table
     final = statistics.fmean(psnr for _, it, n, _, psnr in rows if (it, n) == (iterations[-1], 2))
     assert f'| dsrcnn_c2 | 0.001 | 1 | +2.00 ± nan | {final - 18:+.2f} ± nan |' in table
@@ -165,11 +179,16 @@ def test_the_noise_probe_finds_the_data_of_a_study_folder_that_has_moved(tmp_pat
     (tmp_path / 'data' / 'T91' / 'GTmod2').mkdir(parents=True)
     folder = tmp_path / 'experiments' / 'run'
     folder.mkdir(parents=True)
+    # Relative to the study folder (as the study writes them), absolute and gone (as it wrote them before),
+    # absolute and there.
     (folder / 'run.yml').write_text(
-        'datasets:\n  train:\n    dataroot_gt: /elsewhere/study/data/T91/GTmod2\n'
+        'datasets:\n  train:\n    dataroot_gt: data/T91/GTmod2\n'
+        f'    dataroot_lq: {tmp_path}\n'
+        '  val:\n    dataroot_gt: /elsewhere/study/data/T91/GTmod2\n'
         f'    dataroot_lq: {tmp_path}\n')
-    train = recal_noise.run_options(tmp_path, 'run')['datasets']['train']
-    assert train == {'dataroot_gt': str(tmp_path / 'data' / 'T91' / 'GTmod2'), 'dataroot_lq': str(tmp_path)}
+    datasets = recal_noise.run_options(tmp_path, 'run')['datasets']
+    expected = {'dataroot_gt': str(tmp_path / 'data' / 'T91' / 'GTmod2'), 'dataroot_lq': str(tmp_path)}
+    assert datasets == {'train': expected, 'val': expected}
 
 
 def test_diagnosis_table_lists_every_change_and_every_seed_of_the_unchanged_arms(tmp_path):

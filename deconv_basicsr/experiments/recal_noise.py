@@ -30,8 +30,9 @@ _CHECKPOINT = re.compile(r'net_g_(\d+)\.pth$')
 
 
 def run_options(out, name):
-    """The BasicSR options the run was trained with (BasicSR's copy in its experiment folder), its dataset
-    folders found under ``out/data`` when the study folder has moved since (the study writes absolute paths)."""
+    """The BasicSR options the run was trained with (BasicSR's copy in its experiment folder), with its dataset
+    folders as paths from here: the study gives them relative to ``out``. Absolute paths that no longer exist
+    (a study folder written before, then moved) are looked for under ``out/data``."""
     path = osp.join(out, 'experiments', name, f'{name}.yml')
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: no such run under {out}')
@@ -39,9 +40,25 @@ def run_options(out, name):
         opt = yaml.safe_load(f)
     for dataset in opt['datasets'].values():
         for key in ('dataroot_gt', 'dataroot_lq'):
-            if not osp.exists(dataset[key]) and '/data/' in dataset[key]:
+            if not osp.isabs(dataset[key]):
+                dataset[key] = osp.join(out, dataset[key])
+            elif not osp.exists(dataset[key]) and '/data/' in dataset[key]:
                 dataset[key] = osp.join(out, 'data', dataset[key].split('/data/', 1)[1])
     return opt
+
+
+def recorded_statistics(out, name):
+    """What the run's recorded curve was validated with, in words (from its ``val`` options); None when the
+    run is not under ``out``."""
+    from deconv_basicsr.models.deconv_sr_model import DeconvSRModel
+    try:
+        val_opt = DeconvSRModel.check_options(run_options(out, name))
+    except FileNotFoundError:
+        return None
+    count = val_opt['recalibrate_batches']
+    if not count:
+        return 'moving averages'
+    return f"the run's {'first' if val_opt['recalibrate_fixed'] else 'last'} {count} batches"
 
 
 def checkpoints(out, name):
@@ -119,11 +136,12 @@ def mean_curves(rows):
                   [max(v) - min(v) for _, v in sorted(by_iter.items())]) for key, by_iter in grouped.items()}
 
 
-def summary(rows, records=None):
+def summary(rows, records=None, recorded=None):
     """Markdown. Per run and batch count: the spread over the sets (median and largest over checkpoints), the
     final mean, and the worst fall and late swing of the mean curve. With ``records`` (the study's curves,
     ``{Run: [(iteration, psnr, loss)]}``): the same for the curve the run recorded, and the final difference to
-    the baseline of the same rate and seed, per arm and rate, recorded and with the largest batch count."""
+    the baseline of the same rate and seed, per arm and rate, recorded and with the largest batch count.
+    ``recorded``: ``{run name: recorded_statistics(...)}``, what the recorded curves were validated with."""
     from deconv_basicsr.experiments.design import FAMILIES, Run
 
     by_name = {run.name: run for run in records or {}}
@@ -133,7 +151,8 @@ def summary(rows, records=None):
     for name in sorted({row[0] for row in rows}):
         if name in by_name:
             curve = [(it, psnr) for it, psnr, _ in records[by_name[name]]]
-            lines.append(f'| {name} | recorded (the run\'s last 16 batches) | | {cv.final(curve):.2f} | '
+            how = (recorded or {}).get(name)
+            lines.append(f'| {name} | recorded{f" ({how})" if how else ""} | | {cv.final(curve):.2f} | '
                          f'{cv.worst_drop(curve):.2f} | {cv.late_swing(curve):.2f} |')
         for count in sorted(n for run, n in curves if run == name):
             curve, spreads = curves[name, count]

@@ -53,6 +53,9 @@ def _centre_crops(hr_folder, out_dir, count, crop):
 def prepare_data(preset, out, data=None):
     """BasicSR dataset options: ``{'train': ..., 'val': ..., 'test': {name: ...}}``, preparing LR images.
 
+    The dataset folders are given relative to ``out``, where the runs execute, so that a study folder still
+    works when it is moved.
+
     Args:
         preset (Preset): The study's preset.
         out (str): Study folder; prepared images go to ``out/data``.
@@ -63,12 +66,16 @@ def prepare_data(preset, out, data=None):
     from deconv_basicsr.prepare.embedded import prepare_embedded
 
     scale, root = preset.scale, osp.join(out, 'data')
+
+    def paired(name, gt, lq, backend='disk'):
+        return _paired(name, osp.relpath(gt, out), osp.relpath(lq, out), backend)
+
     if data is None:
         emb = osp.join(root, 'Embedded')
         prepare_embedded(emb, scales=(scale, ))
-        valid = _paired('Embedded_valid', osp.join(emb, 'valid', f'GTmod{scale}'), osp.join(emb, 'valid', f'LRbicx{scale}'))
-        return {'train': _paired('Embedded', osp.join(emb, 'Embedded_train_HR_sub.lmdb'),
-                                 osp.join(emb, f'Embedded_train_LR_bicubic_X{scale}_sub.lmdb'), 'lmdb'),
+        valid = paired('Embedded_valid', osp.join(emb, 'valid', f'GTmod{scale}'), osp.join(emb, 'valid', f'LRbicx{scale}'))
+        return {'train': paired('Embedded', osp.join(emb, 'Embedded_train_HR_sub.lmdb'),
+                                osp.join(emb, f'Embedded_train_LR_bicubic_X{scale}_sub.lmdb'), 'lmdb'),
                 'val': valid, 'test': {'Embedded_valid': valid}}
 
     def hr(name):
@@ -79,7 +86,7 @@ def prepare_data(preset, out, data=None):
         return folder
 
     def prepared(name, folder):
-        return _paired(name, *prepare_benchmark(folder, osp.join(root, name), scales=(scale, ))[scale])
+        return paired(name, *prepare_benchmark(folder, osp.join(root, name), scales=(scale, ))[scale])
 
     val_name = f'{preset.val_set}_val'
     crops = _centre_crops(hr(preset.val_set), osp.join(root, f'{val_name}_hr'), preset.val_images, preset.val_crop)
