@@ -32,6 +32,7 @@ def main(argv=None):
     parser.add_argument('--iters', type=int, default=defaults.iters)
     parser.add_argument('--val-every', type=int, default=defaults.val_every)
     parser.add_argument('--batch-size', type=int, default=defaults.batch_size)
+    parser.add_argument('--lr', type=float, default=defaults.lr, help="Adam's learning rate (default: %(default)s)")
     parser.add_argument('--gt-size', type=int, default=defaults.gt_size, help='HR crop size')
     parser.add_argument('--block', type=int, default=defaults.block, help="conv2's whitened channel block")
     parser.add_argument('--recal', type=int, nargs='+', default=defaults.recal,

@@ -11,7 +11,7 @@ from helpers import check_python
 
 from deconv_basicsr.archs.deconv_srcnn_arch import DeconvSRCNN
 from deconv_basicsr.experiments import fast_mode
-from deconv_basicsr.experiments.eval_stats import ShadowEstimates, psnr_with_own_statistics
+from deconv_basicsr.experiments.eval_stats import EvalStatsRun, Settings, ShadowEstimates, psnr_with_own_statistics
 from deconv_basicsr.experiments.inprocess import load_pairs, mean_psnr, train_step
 
 SCRIPTS = Path(__file__).resolve().parents[1] / 'scripts'
@@ -79,10 +79,18 @@ def test_eval_stats_script(data):
     summary = lines[lines.index(next(line for line in lines if line.startswith('estimate'))):]
     labels = {line.split('  ')[0] for line in summary[1:summary.index('')]}
     assert labels == {'baseline', 'running', 'emaD m=0.01', 'emaCov', 'recal 1', 'recal 2', 'fixed 1', 'fixed 2',
-                      'fixed 2 avgD', 'recal 1 avgD', 'recal 2 avgD', 'baseline ema', 'ema recal 2 avgD', 'own',
+                      'fixed 2 avgD', 'recal 1 avgD', 'recal 2 avgD', 'baseline ema', 'ema recal 1 avgD', 'ema recal 2 avgD',
+                      'own',
                       'val pooled'}
     assert 'recalibrated on   2 fresh batches, 2 disjoint sets' in result.stdout
     assert 'recalibrated mean, running D' in result.stdout
+
+
+def test_eval_stats_trains_both_networks_at_the_given_learning_rate():
+    pairs = [(torch.rand(3, 8, 8), torch.rand(3, 16, 16))]
+    run = EvalStatsRun(pairs, pairs, Settings(lr=3e-3, estimates=('baseline', 'avgD')), log=lambda line: None)
+    assert {name: opt.param_groups[0]['lr'] for name, opt in run.trainer.optimizers.items()} == {
+        'deconv': 3e-3, 'baseline': 3e-3}
 
 
 def test_eval_stats_script_validates_on_centre_crops_of_another_set(data):

@@ -1,7 +1,7 @@
 """Why DeconvSRCNN's validation curve swings: evaluation statistics compared on the same checkpoints.
 
 SRCNN and DeconvSRCNN (only conv2 deconvolved) train side by side on the same batches from the same initial
-weights (x2, random crops with flips and rotations, Adam 1e-4, L1) and are validated every ``val_every``
+weights (x2, random crops with flips and rotations, Adam at ``lr``, L1) and are validated every ``val_every``
 iterations (Y-channel PSNR, border 2). In training mode a FastDeconv layer whitens with each batch's own
 statistics, so the training trajectory does not depend on how the eval statistics are estimated, and runs
 with the same seed follow the same trajectory. Each deconv checkpoint is validated with every estimate
@@ -17,8 +17,8 @@ asked for (``Settings.estimates``):
 - ``fixed``, ``fixed avgD``: the same on the first N training batches (``recal_fixed``), the same set
                         every time (``fixed avgD`` on the most of them only).
 - ``ema``:              an exponential moving average of the weights (``ema_decay``, BasicSR's ``ema_decay``:
-                        parameters averaged, buffers copied), recalibrated on the last max(``recal``)
-                        batches averaging D; with ``baseline`` also the baseline's weight average.
+                        parameters averaged, buffers copied), recalibrated on the last N batches averaging
+                        D, for each N of ``recal``; with ``baseline`` also the baseline's weight average.
 - ``own``:              every validation image whitened with its own statistics.
 - ``val pooled``:       statistics pooled over the validation images (a diagnostic of the crop/whole-image
                         gap, not a usable estimate).
@@ -50,6 +50,7 @@ class Settings:
     val_every: int = 25
     batch_size: int = 16
     gt_size: int = 64
+    lr: float = 1e-4  # Adam's
     block: int = 16
     recal: tuple = (4, 16)  # recalibration batch counts (the last N training batches)
     recal_fixed: tuple = (16, 64)  # the first N training batches, the same set every time
@@ -173,7 +174,7 @@ class EvalStatsRun:
         self.networks = {'deconv': self.deconv}
         if 'baseline' in self.want and not s.final_only:
             self.networks['baseline'] = seeded(lambda: SRCNN(upscale=SCALE), s.seed)
-        self.trainer = Lockstep(self.networks, lr=1e-4)
+        self.trainer = Lockstep(self.networks, lr=s.lr)
         self.averages = {name: copy.deepcopy(n) for name, n in self.networks.items()} if 'ema' in self.want else {}
         shadowed = not s.final_only and self.want & {'emaD m=0.01', 'emaCov'}
         self.shadows = ShadowEstimates(self.deconv) if shadowed else None
@@ -229,8 +230,8 @@ class EvalStatsRun:
         if 'ema' in self.want:
             if 'baseline' in self.averages:
                 yield 'baseline ema', self.averages['baseline']
-            n = max(self.settings.recal)
-            yield f'ema recal {n} avgD', recalibrated(self.averages['deconv'], self.recent[-n:], 'deconv')
+            for n in self.settings.recal:
+                yield f'ema recal {n} avgD', recalibrated(self.averages['deconv'], self.recent[-n:], 'deconv')
 
     def validate(self, it):
         """PSNR of every estimate at iteration ``it``, and how far the statistics of each lie from those
