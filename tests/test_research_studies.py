@@ -79,9 +79,8 @@ def test_eval_stats_script(data):
     summary = lines[lines.index(next(line for line in lines if line.startswith('estimate'))):]
     labels = {line.split('  ')[0] for line in summary[1:summary.index('')]}
     assert labels == {'baseline', 'running', 'emaD m=0.01', 'emaCov', 'recal 1', 'recal 2', 'fixed 1', 'fixed 2',
-                      'fixed 2 avgD', 'recal 1 avgD', 'recal 2 avgD', 'baseline ema', 'ema recal 1 avgD', 'ema recal 2 avgD',
-                      'own',
-                      'val pooled'}
+                      'fixed 2 avgD', 'recal 1 avgD', 'recal 2 avgD', 'baseline ema', 'ema recal 1 avgD',
+                      'ema recal 2 avgD', 'own', 'val pooled'}
     assert 'recalibrated on   2 fresh batches, 2 disjoint sets' in result.stdout
     assert 'recalibrated mean, running D' in result.stdout
 

@@ -189,6 +189,10 @@ def test_the_noise_probe_finds_the_data_of_a_study_folder_that_has_moved(tmp_pat
     datasets = recal_noise.run_options(tmp_path, 'run')['datasets']
     expected = {'dataroot_gt': str(tmp_path / 'data' / 'T91' / 'GTmod2'), 'dataroot_lq': str(tmp_path)}
     assert datasets == {'train': expected, 'val': expected}
+    # Validated by SRModel: the layers' own running statistics, whatever the val options say.
+    with open(folder / 'run.yml', 'a') as f:
+        f.write('model_type: SRModel\nval:\n  recalibrate_batches: 16\n')
+    assert recal_noise.recorded_statistics(tmp_path, 'run') == 'moving averages'
 
 
 def test_diagnosis_table_lists_every_change_and_every_seed_of_the_unchanged_arms(tmp_path):

@@ -52,11 +52,12 @@ def recorded_statistics(out, name):
     run is not under ``out``."""
     from deconv_basicsr.models.deconv_sr_model import DeconvSRModel
     try:
-        val_opt = DeconvSRModel.check_options(run_options(out, name))
+        opt = run_options(out, name)
     except FileNotFoundError:
         return None
+    val_opt = DeconvSRModel.check_options(opt)
     count = val_opt['recalibrate_batches']
-    if not count:
+    if opt.get('model_type') != 'DeconvSRModel' or not count:  # the layers' own running statistics
         return 'moving averages'
     return f"the run's {'first' if val_opt['recalibrate_fixed'] else 'last'} {count} batches"
 
