@@ -5,11 +5,13 @@
     python scripts/eval_stats_study.py --data DATA --estimates running recal avgD fixed "fixed avgD" \\
         --recal 32 --recal-fixed 32
     python scripts/eval_stats_study.py --data DATA --val-set Urban100 --val-images 10 --val-crop 192
+    python scripts/eval_stats_study.py --summarize out_seed*.txt --compare "recal 128 avgD" "recal 16 avgD"
 
-The last validates on the study's validation crops (docs/study.md). DATA holds T91/ (training) and the
-validation set's HR images (Set5/ unless --val-set), e.g. the shared datasets folder. The defaults
-(400 iterations, validation every 25) take about an hour on 2 shared CPU cores. Estimates and analysis:
-``deconv_basicsr.experiments.eval_stats``; findings in docs/evaluation-statistics.md.
+The fourth validates on the study's validation crops (docs/study.md). The last summarizes saved outputs of
+several seeds: every estimate's mean over the seeds, and the differences asked for, paired by seed. DATA
+holds T91/ (training) and the validation set's HR images (Set5/ unless --val-set), e.g. the shared datasets
+folder. The defaults (400 iterations, validation every 25) take about an hour on 2 shared CPU cores.
+Estimates and analysis: ``deconv_basicsr.experiments.eval_stats``; findings in docs/evaluation-statistics.md.
 """
 import argparse
 import os.path as osp
@@ -25,7 +27,10 @@ from deconv_basicsr.experiments.inprocess import load_pairs
 def main(argv=None):
     defaults = eval_stats.Settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--data', required=True, help='folder holding T91/ and the validation set\'s HR images')
+    parser.add_argument('--data', help='folder holding T91/ and the validation set\'s HR images')
+    parser.add_argument('--summarize', nargs='+', metavar='FILE', help='saved outputs (one per seed) to summarize')
+    parser.add_argument('--compare', nargs=2, action='append', default=[], metavar=('A', 'B'),
+                        help='with --summarize: estimate A minus estimate B, paired by seed (repeatable)')
     parser.add_argument('--val-set', default='Set5', help='validation images: a folder of DATA (default: %(default)s)')
     parser.add_argument('--val-images', type=int, help='validate on its first N images (default: all)')
     parser.add_argument('--val-crop', type=int, help='HR centre crop of each validation image (default: whole)')
@@ -51,6 +56,12 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=defaults.seed)
     parser.add_argument('--threads', type=int, default=2)
     args = vars(parser.parse_args(argv))
+    summarize, compare = args.pop('summarize'), [tuple(pair) for pair in args.pop('compare')]
+    if summarize:
+        print(eval_stats.seeds_summary([eval_stats.read_output(path) for path in summarize], compare), end='')
+        return
+    if not args['data']:
+        parser.error('--data is required (unless --summarize)')
     torch.set_num_threads(args.pop('threads'))
     data, val_set, val_images, val_crop = (args.pop(key) for key in ('data', 'val_set', 'val_images', 'val_crop'))
 

@@ -1,6 +1,7 @@
 """The evaluation statistics and fast mode studies: their estimates, and both scripts on a tiny dataset."""
 import copy
 import csv
+import statistics
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,8 @@ from helpers import check_python
 
 from deconv_basicsr.archs.deconv_srcnn_arch import DeconvSRCNN
 from deconv_basicsr.experiments import fast_mode
-from deconv_basicsr.experiments.eval_stats import EvalStatsRun, Settings, ShadowEstimates, psnr_with_own_statistics
+from deconv_basicsr.experiments.eval_stats import (EvalStatsRun, Settings, ShadowEstimates, psnr_with_own_statistics,
+                                                   read_output, seeds_summary)
 from deconv_basicsr.experiments.inprocess import load_pairs, mean_psnr, train_step
 
 SCRIPTS = Path(__file__).resolve().parents[1] / 'scripts'
@@ -90,6 +92,30 @@ def test_eval_stats_trains_both_networks_at_the_given_learning_rate():
     run = EvalStatsRun(pairs, pairs, Settings(lr=3e-3, estimates=('baseline', 'avgD')), log=lambda line: None)
     assert {name: opt.param_groups[0]['lr'] for name, opt in run.trainer.optimizers.items()} == {
         'deconv': 3e-3, 'baseline': 3e-3}
+
+
+def test_eval_stats_summary_of_saved_outputs_pairs_the_seeds(tmp_path):
+    # Two saved outputs in the script's format: 'b' ends 1 dB (seed 0) and 2 dB (seed 1) below 'emaD m=0.01'.
+    paths = []
+    for seed, gap in enumerate((1.0, 2.0)):
+        path = tmp_path / f'seed{seed}.txt'
+        path.write_text('# command\niter 100 ...\n\n'
+                        'estimate             best  final late swing   PSNR every 50 iters\n'
+                        f'emaD m=0.01         30.00  30.00      0.000   29.00 28.00 30.00\n'
+                        f'recal 16 avgD       30.00  {30 - gap:.2f}      0.000   30.00 29.00 {30 - gap:.2f}\n'
+                        '\ndistance to "recal 16" ...\n')
+        paths.append(str(path))
+    outputs = [read_output(path) for path in paths]
+    assert outputs[1] == {'emaD m=0.01': [(50, 29.0), (100, 28.0), (150, 30.0)],
+                          'recal 16 avgD': [(50, 30.0), (100, 29.0), (150, 28.0)]}
+    summary = seeds_summary(outputs, [('recal 16 avgD', 'emaD m=0.01')])
+    assert '| emaD m=0.01 | 30.00 | 30.00 | 2.00 | 1.00 |' in summary  # best, final, late swing, worst fall
+    half = 12.706 * statistics.stdev([-1.0, -2.0]) / 2 ** 0.5  # t(1)
+    assert (f'| recal 16 avgD − emaD m=0.01 | +0.00 ± 0.00 (+0.00, +0.00) | -1.50 ± {half:.2f} (-1.00, -2.00) |'
+            in summary)
+    result = check_python([str(SCRIPTS / 'eval_stats_study.py'), '--summarize', *paths, '--compare', 'recal 16 avgD',
+                           'emaD m=0.01'], timeout=60)
+    assert result.stdout == summary
 
 
 def test_eval_stats_script_validates_on_centre_crops_of_another_set(data):

@@ -27,6 +27,7 @@ Then, with the last weights fixed, how much the PSNR moves with the statistics a
 """
 import contextlib
 import copy
+import re
 import statistics
 from dataclasses import dataclass
 from functools import partial
@@ -304,3 +305,58 @@ def run(train_pairs, val_pairs, settings, log=print):
         log('\n' + study.summary() + '\n')
     study.final_analysis()
     return study
+
+
+def read_output(path):
+    """The curves in the summary table of a saved ``eval_stats_study.py`` output: ``{label: [(iteration,
+    psnr)]}``, the iterations from the table's 'PSNR every N iters' header."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith('estimate '))
+    every = int(re.search(r'PSNR every (\d+) iters', lines[start]).group(1))
+    curves = {}
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        words = line.split()
+        first = next(i for i, word in enumerate(words) if _is_decimal(word))  # labels hold no decimals
+        values = [float(word) for word in words[first + 3:]]  # after best, final and late swing
+        curves[' '.join(words[:first])] = [(every * (i + 1), value) for i, value in enumerate(values)]
+    return curves
+
+
+def _is_decimal(word):
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return '.' in word
+
+
+def seeds_summary(outputs, compare=()):
+    """Markdown over runs of several seeds (``outputs``: ``read_output`` of each): every estimate's best,
+    final, late swing and worst fall, mean over the seeds; then, for each ``(a, b)`` of ``compare``, a − b
+    paired by seed, mean ± 95% half-width (Student t)."""
+    measures = {'best': lambda c: max(v for _, v in c), 'final': cv.final, 'late swing': cv.late_swing,
+                'worst fall': cv.worst_drop}
+    labels = [label for label in outputs[0] if all(label in out for out in outputs)]
+
+    def per_seed(label, measure):
+        return [measures[measure](out[label]) for out in outputs]
+
+    lines = [f'Mean over {len(outputs)} seeds (dB):', '', '| estimate | ' + ' | '.join(measures) + ' |',
+             '|---|' + '---|' * len(measures)]
+    for label in labels:
+        lines.append(f'| {label} | ' + ' | '.join(f'{statistics.fmean(per_seed(label, m)):.2f}' for m in measures)
+                     + ' |')
+    if compare:
+        lines += ['', 'Paired by seed, mean ± 95% half-width (dB; per seed in brackets):', '',
+                  '| difference | ' + ' | '.join(measures) + ' |', '|---|' + '---|' * len(measures)]
+    for a, b in compare:
+        cells = []
+        for m in measures:
+            differences = [x - y for x, y in zip(per_seed(a, m), per_seed(b, m))]
+            mean, half = cv.interval95(differences)
+            cells.append(f'{mean:+.2f} ± {half:.2f} (' + ', '.join(f'{d:+.2f}' for d in differences) + ')')
+        lines.append(f'| {a} − {b} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
