@@ -193,3 +193,41 @@ def test_deconv_sr_model_options(tmp_path):
         _model(tmp_path, recalibrate_batches=-1)
     with pytest.raises(ValueError, match='recalibrate_average'):
         _model(tmp_path, recalibrate_average='median')
+
+
+def test_deconv_sr_model_validates_the_moving_averages_first(tmp_path):
+    from basicsr.data import build_dataloader, build_dataset
+    from basicsr.metrics import calculate_psnr
+    from basicsr.utils import tensor2img
+    from helpers import write_image_pairs
+
+    gt_dir, lq_dir = write_image_pairs(tmp_path / 'data', num_images=2, size=24)
+    metrics = {'psnr': {'type': 'calculate_psnr', 'crop_border': 2, 'test_y_channel': False}}
+    model = _model(tmp_path, ema_decay=0, recalibrate_batches=2, validate_running_stats=True, metrics=metrics,
+                   save_img=False)
+    lqs = _train(model, 4)
+    dataset_opt = dict(name='tiny_val', type='PairedImageDataset', dataroot_gt=gt_dir, dataroot_lq=lq_dir,
+                       io_backend=dict(type='disk'), phase='val', scale=2)
+    loader = build_dataloader(build_dataset(dataset_opt), dataset_opt, num_gpu=0, dist=False)
+
+    def psnr(net):
+        net.eval()
+        values = []
+        with torch.no_grad():
+            for data in loader:
+                out = tensor2img(net(data['lq']).clamp(0, 1))
+                values.append(calculate_psnr(out, tensor2img(data['gt']), crop_border=2))
+        return sum(values) / len(values)
+
+    moving = copy.deepcopy(model.net_g)
+    recalibrated = copy.deepcopy(model.net_g)
+    recalibrate_deconv_stats(recalibrated, lqs[-2:])
+    expected = {'tiny_val_running': psnr(moving), 'tiny_val': psnr(recalibrated)}
+    assert abs(expected['tiny_val_running'] - expected['tiny_val']) > 1e-3, 'the test needs the two to differ'
+
+    model.validation(loader, current_iter=4, tb_logger=None)
+    assert loader.dataset.opt['name'] == 'tiny_val'
+    for name, value in expected.items():
+        assert model.best_metric_results[name]['psnr']['val'] == pytest.approx(value, abs=1e-6)
+    with pytest.raises(ValueError, match='validate_running_stats'):
+        _model(tmp_path, validate_running_stats='yes')

@@ -9,6 +9,10 @@ as ``train_pipeline`` builds it):
 * ``SeededSampler`` / ``SeededDataset``: each sample draws its augmentation randomness from its own seed,
   derived from (seed, rank, epoch, position in the epoch), whatever worker loads it and wherever a run was
   resumed;
+* the order of the samples depends on the run's seed (``manual_seed``) as well as the epoch: BasicSR's
+  ``EnlargedSampler`` shuffles with ``manual_seed(epoch)`` alone, so every seed of an experiment would see
+  the same batches. Seed 0 keeps BasicSR's order; any other seed shuffles the same way from a generator
+  seeded by (seed, epoch);
 * the loader starts at iteration ``datasets.train.start_iter`` (written by ``load_resume_state``): a pass
   over epoch ``e`` skips the batches of iterations before it. The skip depends only on the epoch and the
   start iteration, so a pass that is thrown away (BasicSR's ``CPUPrefetcher`` starts one when it is built,
@@ -76,11 +80,24 @@ class SeededSampler(Sampler):
     def batches_per_epoch(self):
         return len(self.sampler) // self.batch_size
 
+    def indices(self, epoch):
+        """The sampler's indices for ``epoch``: its own for seed 0, else (for BasicSR's ``EnlargedSampler``)
+        the same construction, a permutation of the enlarged dataset cut to this rank, seeded by (seed, epoch)."""
+        from basicsr.data.data_sampler import EnlargedSampler
+
+        if self.seed == 0 or not isinstance(self.sampler, EnlargedSampler):
+            return list(self.sampler)
+        sampler = self.sampler
+        generator = torch.Generator().manual_seed(sample_seed(self.seed, epoch))
+        order = torch.randperm(sampler.total_size, generator=generator).tolist()
+        size = len(sampler.dataset)
+        return [index % size for index in order[sampler.rank:sampler.total_size:sampler.num_replicas]]
+
     def __iter__(self):
         epoch = getattr(self.sampler, 'epoch', 0)
         per_epoch = self.batches_per_epoch()
         skip = min(max(self.start_iter - epoch * per_epoch, 0), per_epoch) * self.batch_size
-        for position, index in enumerate(self.sampler):
+        for position, index in enumerate(self.indices(epoch)):
             if position >= skip:
                 yield index, sample_seed(self.seed, self.rank, epoch, position)
 

@@ -4,10 +4,14 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
+from deconv_basicsr.layers.fast_deconv import FastDeconv
 from deconv_basicsr.layers.recalibrate import AVERAGES, recalibrate_deconv_stats
 
 #: Defaults of the ``val`` options that control recalibration (see ``DeconvSRModel``).
-RECALIBRATE_DEFAULTS = {'recalibrate_batches': 16, 'recalibrate_fixed': False, 'recalibrate_average': 'deconv'}
+RECALIBRATE_DEFAULTS = {'recalibrate_batches': 16, 'recalibrate_fixed': False, 'recalibrate_average': 'deconv',
+                        'validate_running_stats': False}
+#: Suffix of the dataset name under which a validation on the moving averages is logged.
+RUNNING_STATS_SUFFIX = '_running'
 
 
 @MODEL_REGISTRY.register()
@@ -33,6 +37,14 @@ class DeconvSRModel(SRModel):
           recalibrate_fixed: false       # true: the first N training batches, the same set every time
           recalibrate_average: deconv    # mean of the batch whitening matrices (what the moving average
                                          # averages); cov: whitening matrix of the pooled covariance
+          validate_running_stats: false  # true: first validate on the moving averages, as a network
+                                         # without recalibration would be, logged as '<dataset>_running'
+
+    With ``validate_running_stats``, each validation first runs on the moving averages the layers hold (those of
+    the reference layer, which never recalibrates), and its metrics are logged under the dataset's name plus
+    ``_running``; then the statistics are recalibrated and the validation runs as usual. The moving averages
+    carry a trace of the previous recalibration, weighted by ``(1 - momentum)`` to the power of the steps since
+    (0.9^100, about 3e-5, for validations 100 iterations apart). Training is unchanged by it.
 
     The cached batches are LQ tensors of the training loader, kept on the model's device
     (``N * batch * 3 * h * w`` values), and saved in training states: a resumed run recalibrates on the
@@ -51,6 +63,9 @@ class DeconvSRModel(SRModel):
             raise ValueError(f'val.recalibrate_batches: DeconvSRModel takes an int >= 0, got {count!r}')
         if average not in AVERAGES:
             raise ValueError(f'val.recalibrate_average: DeconvSRModel takes one of {AVERAGES}, got {average!r}')
+        if not isinstance(val_opt['validate_running_stats'], bool):
+            raise ValueError('val.validate_running_stats: DeconvSRModel takes true or false, got '
+                             f"{val_opt['validate_running_stats']!r}")
         return val_opt
 
     def __init__(self, opt):
@@ -59,6 +74,7 @@ class DeconvSRModel(SRModel):
         self.recalibrate_batches = val_opt['recalibrate_batches']
         self.recalibrate_fixed = bool(val_opt['recalibrate_fixed'])
         self.recalibrate_average = val_opt['recalibrate_average']
+        self.validate_running_stats = val_opt['validate_running_stats']
         self._cached_lq = deque(maxlen=max(self.recalibrate_batches, 1))
         self._steps = 0
         self._recalibrated_at = None
@@ -87,8 +103,20 @@ class DeconvSRModel(SRModel):
         return True
 
     def validation(self, dataloader, current_iter, tb_logger, save_img=False):
+        if self.validate_running_stats and self.has_deconv():
+            dataset_opt = dataloader.dataset.opt
+            name = dataset_opt['name']
+            dataset_opt['name'] = name + RUNNING_STATS_SUFFIX
+            try:
+                super().validation(dataloader, current_iter, tb_logger, save_img=False)
+            finally:
+                dataset_opt['name'] = name
         self.recalibrate()
         super().validation(dataloader, current_iter, tb_logger, save_img)
+
+    def has_deconv(self):
+        """Whether ``net_g`` holds a FastDeconv layer."""
+        return any(isinstance(m, FastDeconv) for m in self.get_bare_model(self.net_g).modules())
 
     def save(self, epoch, current_iter):
         self.recalibrate()
