@@ -1,11 +1,12 @@
-"""The study of the paper's two claims: learning-rate sweep, seeds, SRCNN variants, diagnosis, final test.
+"""The study of the paper's two claims: each pair at several learning rates and lengths, over seeds.
 
-    python scripts/study.py --preset smoke                            # about a minute: does it all run?
-    python scripts/study.py --preset cpu --data ../shared/datasets --record docs/study/cpu   # ~7-8 h, 2 cores
+    python scripts/study.py --preset smoke                                       # about a minute: does it run?
+    python scripts/study.py --preset cpu --data DATA --record docs/study/cpu     # ~6-7 h on 2 cores
 
-Trains under OUT (experiments/, tb_logger/, results/); writes the record (curves.csv, summary.md, table.csv,
-timing.json, plots) into RECORD. Rerunning the same command
-continues an interrupted study: finished runs are skipped, interrupted ones resume from their last state.
+DATA is a folder of HR image folders (T91/, Urban100/, Set5/, Set14/, B100/). Trains under OUT
+(experiments/, tb_logger/, results/); writes the record (curves.csv, tests.csv, summary.md, timing.json,
+plots) into RECORD. Rerunning the same command continues an interrupted study: finished runs are skipped,
+interrupted ones resume from their last state.
 """
 import argparse
 from pathlib import Path

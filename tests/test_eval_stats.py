@@ -225,8 +225,13 @@ def test_deconv_sr_model_validates_the_moving_averages_first(tmp_path):
     expected = {'tiny_val_running': psnr(moving), 'tiny_val': psnr(recalibrated)}
     assert abs(expected['tiny_val_running'] - expected['tiny_val']) > 1e-3, 'the test needs the two to differ'
 
+    # BasicSR saves (which recalibrates) before it validates.
+    model.save(epoch=0, current_iter=4)
     model.validation(loader, current_iter=4, tb_logger=None)
     assert loader.dataset.opt['name'] == 'tiny_val'
+    after = recalibrated.state_dict()
+    assert all(torch.equal(value, after[key]) for key, value in model.net_g.state_dict().items()), \
+        'the network keeps the recalibrated statistics'
     for name, value in expected.items():
         assert model.best_metric_results[name]['psnr']['val'] == pytest.approx(value, abs=1e-6)
     with pytest.raises(ValueError, match='validate_running_stats'):

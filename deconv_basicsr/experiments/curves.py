@@ -1,15 +1,18 @@
 """Validation curves: reading them from BasicSR's logs, the study's record, and statistics over seeds.
 
 A curve is a list of ``(iteration, value)`` sorted by iteration. ``curves.csv`` holds one row per run and
-validation: ``run, family, arm, lr, seed, diagnosis, iter, psnr, loss`` (``loss``: the training L1 that
-BasicSR logged closest before that validation).
+validation: ``run, family, arm, lr, iters, seed, iter, psnr, psnr_running, loss`` (``psnr_running``: the
+deconvolved arm validated on its moving averages before recalibration, empty for a baseline; ``loss``: the
+training L1 that BasicSR logged closest before that validation).
 """
 import csv
 import math
 import statistics
 from os import path as osp
 
-CSV_FIELDS = ('run', 'family', 'arm', 'lr', 'seed', 'diagnosis', 'iter', 'psnr', 'loss')
+from deconv_basicsr.models.deconv_sr_model import RUNNING_STATS_SUFFIX
+
+CSV_FIELDS = ('run', 'family', 'arm', 'lr', 'iters', 'seed', 'iter', 'psnr', 'psnr_running', 'loss')
 
 # Two-sided 95% quantiles of Student's t by degrees of freedom (1 to 10), for intervals over a few seeds.
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
@@ -25,37 +28,40 @@ def read_events(out, name, tag):
     return sorted({event.step: event.value for event in events.Scalars(tag)}.items())
 
 
-def read_run(out, run, val_set, total_iter):
-    """``(iteration, psnr, loss)`` rows of one run. BasicSR validates once more after its loop, one step
-    past ``total_iter``, on the weights of the validation at ``total_iter``: that point is dropped."""
-    psnr = [(it, v) for it, v in read_events(out, run.name, f'metrics/{val_set}/psnr') if it <= total_iter]
+def read_run(out, run, val_set):
+    """``(iteration, psnr, psnr_running, loss)`` rows of one run (``psnr_running`` nan where not validated
+    so). BasicSR validates once more after its loop, one step past the last iteration, on the weights of the
+    validation at the last iteration: that point is dropped."""
+    psnr = [(it, v) for it, v in read_events(out, run.name, f'metrics/{val_set}/psnr') if it <= run.iters]
+    running = dict(read_events(out, run.name, f'metrics/{val_set}{RUNNING_STATS_SUFFIX}/psnr'))
     loss = read_events(out, run.name, 'losses/l_pix')
     rows = []
     for it, value in psnr:
         before = [v for step, v in loss if step <= it]
-        rows.append((it, value, before[-1] if before else math.nan))
+        rows.append((it, value, running.get(it, math.nan), before[-1] if before else math.nan))
     return rows
 
 
 def write_csv(path, records):
-    """``records``: ``{run: [(iteration, psnr, loss), ...]}``."""
+    """``records``: ``{run: [(iteration, psnr, psnr_running, loss), ...]}``."""
     with open(path, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(CSV_FIELDS)
         for run, rows in sorted(records.items(), key=lambda item: item[0].name):
-            for it, psnr, loss in rows:
-                writer.writerow([run.name, run.family, run.arm, f'{run.lr:g}', run.seed, run.diagnosis, it,
-                                 f'{psnr:.4f}', f'{loss:.5f}'])
+            for it, psnr, running, loss in rows:
+                writer.writerow([run.name, run.family, run.arm, f'{run.lr:g}', run.iters, run.seed, it,
+                                 f'{psnr:.4f}', '' if math.isnan(running) else f'{running:.4f}', f'{loss:.5f}'])
 
 
 def read_csv(path):
-    """The runs of a ``curves.csv`` written by ``write_csv``: ``{run: [(iteration, psnr, loss), ...]}``."""
+    """The runs of a ``curves.csv`` written by ``write_csv``: ``{run: [(iteration, psnr, psnr_running, loss)]}``."""
     from deconv_basicsr.experiments.design import Run
     records = {}
     with open(path, newline='') as f:
         for row in csv.DictReader(f):
-            run = Run(row['family'], row['arm'], float(row['lr']), int(row['seed']), row['diagnosis'])
-            records.setdefault(run, []).append((int(row['iter']), float(row['psnr']), float(row['loss'])))
+            run = Run(row['family'], row['arm'], float(row['lr']), int(row['iters']), int(row['seed']))
+            records.setdefault(run, []).append((int(row['iter']), float(row['psnr']),
+                                                float(row['psnr_running'] or 'nan'), float(row['loss'])))
     return records
 
 
@@ -124,3 +130,47 @@ def verdict(mean, half_width, paper_sign):
     if (low > 0 and paper_sign < 0) or (high < 0 and paper_sign > 0):
         return 'contradicted'
     return 'inconclusive at this scale'
+
+
+def paired_p(differences):
+    """Two-sided p-value of the paired t-test that the mean of ``differences`` is zero (nan below 2 values;
+    0 or 1 when all differences are equal)."""
+    from scipy import stats
+
+    values = [d for d in differences if not math.isnan(d)]
+    if len(values) < 2:
+        return math.nan
+    mean, sd = mean_sd(values)
+    if sd == 0:
+        return 0.0 if mean != 0 else 1.0
+    t = mean / (sd / math.sqrt(len(values)))
+    return float(2 * stats.t.sf(abs(t), len(values) - 1))
+
+
+def holm(p_values):
+    """Holm's step-down adjustment of ``p_values`` (a list; nan entries stay nan and do not count)."""
+    ranked = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    adjusted, running = [math.nan] * len(p_values), 0.0
+    for rank, (p, i) in enumerate(ranked):
+        running = max(running, min(1.0, (len(ranked) - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def detectable_effect(sd, n, power=0.8, alpha=0.05):
+    """The smallest true mean difference a two-sided paired t-test at ``alpha`` over ``n`` pairs detects
+    with probability ``power``, when the differences spread with standard deviation ``sd``."""
+    from scipy import optimize, stats
+
+    if n < 2 or math.isnan(sd):
+        return math.nan
+    if sd == 0:
+        return 0.0
+    df, critical = n - 1, stats.t.ppf(1 - alpha / 2, n - 1)
+
+    def shortfall(effect):
+        shift = effect * math.sqrt(n) / sd
+        wrong_side = stats.nct.cdf(-critical, df, shift)  # nan far out in the tail, where it is 0
+        return stats.nct.sf(critical, df, shift) + (0.0 if math.isnan(wrong_side) else wrong_side) - power
+
+    return float(optimize.brentq(shortfall, 0.0, 40 * sd / math.sqrt(n)))

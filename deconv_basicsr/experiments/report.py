@@ -1,4 +1,10 @@
-"""The study's record: ``curves.csv``, plots, ``summary.md`` (verdicts with intervals) and ``table.csv``."""
+"""The study's record: ``curves.csv``, ``tests.csv``, plots, and ``summary.md`` (verdicts with intervals).
+
+Every figure of ``summary.md`` is computed from ``curves.csv``, ``tests.csv`` and ``timing.json`` in the record
+folder. Differences are deconvolved − baseline, paired by seed (the two arms of a seed share initial weights
+and batches); intervals are 95% Student t over seeds; p-values are those of the paired t-test, adjusted by
+Holm's method over the conditions of a claim.
+"""
 import csv
 import json
 import math
@@ -6,289 +12,382 @@ import os
 from os import path as osp
 
 from deconv_basicsr.experiments import curves as cv
-from deconv_basicsr.experiments.design import ARM_LABELS, FAMILIES
-from deconv_basicsr.experiments.study import best_lr, final_psnr, top_variants, tested_runs
+from deconv_basicsr.experiments.design import ARM_LABELS, PAIRS
 
-# The seed paper's Table 1 at x2 (Y-PSNR; EDSR-baseline and Deconv-EDSR, DIV2K, 300k iterations), for the
-# final table's comparison. It gives no SRCNN table.
+# The seed paper's Table 1 at x2 (Y-PSNR; EDSR-baseline and Deconv-EDSR, DIV2K, 300k iterations).
 PAPER_X2 = {'Set5': (38.034, 37.994), 'Set14': (33.598, 33.556), 'B100': (32.213, 32.174)}
-# Fractions of the iterations where the early-training differences are read.
-EARLY = (0.05, 0.1, 0.25, 0.5)
-# The paper's claims: the sign of (deconv - baseline) in final PSNR it reports for each family.
+# The paper's claims per family: (sign of deconv - baseline in final PSNR, sign of deconv - baseline in
+# iterations to a threshold, wording). (a): not faster (no fewer iterations) and lower; (b): faster and higher.
 CLAIMS = {
-    'edsr': (-1, '(a) EDSR: deconvolution in the residual blocks does not converge faster and ends slightly lower'),
-    'srcnn': (+1, '(b) SRCNN: deconvolution converges faster and ends higher'),
+    'edsr': (-1, +1, '(a) EDSR: deconvolution in the residual blocks does not converge faster and ends slightly lower'),
+    'srcnn': (+1, -1, '(b) SRCNN: deconvolution converges faster and ends higher'),
 }
+THRESHOLDS = (0.5, 0.1)  # dB below the baseline's final mean
+TEST_FIELDS = ('run', 'family', 'arm', 'lr', 'iters', 'seed', 'dataset', 'psnr', 'ssim')
+# One colour and line style per line of a plot.
+STYLES = {'srcnn': ('tab:blue', '-'), 'dsrcnn_c2': ('tab:red', '-'), 'edsr': ('tab:blue', '-'),
+          'dedsr': ('tab:red', '-'), 'running': ('tab:orange', '--')}
 
 
-def _psnr_curve(rows):
-    return [(it, psnr) for it, psnr, _ in rows]
+def verdict(adjusted_p, mean, paper_sign):
+    """'reproduced' / 'contradicted' when the Holm-adjusted p is below 0.05 and the mean lies on the paper's
+    side of zero / the other side; 'inconclusive' otherwise."""
+    if math.isnan(adjusted_p) or adjusted_p >= 0.05:
+        return 'inconclusive'
+    return 'reproduced' if mean * paper_sign > 0 else 'contradicted'
 
 
-def _curves(records, family, arm, lr, diagnosis=''):
-    """``{seed: curve}`` of an arm at a learning rate."""
-    return {run.seed: _psnr_curve(rows) for run, rows in records.items()
-            if (run.family, run.arm, run.lr, run.diagnosis) == (family, arm, lr, diagnosis) and rows}
-
-
-def _fmt(mean, sd=math.nan, digits=3):
+def _fmt(mean, sd=math.nan, digits=2):
     if math.isnan(mean):
         return '–'
     return f'{mean:.{digits}f}' + (f' ± {sd:.{digits}f}' if not math.isnan(sd) else '')
 
 
-def _plot_band(ax, curves, label, x_scale=1.0):
-    mean, sd = cv.mean_curve(list(curves.values()))
-    if not mean:
-        return
-    xs = [it * x_scale for it, _ in mean]
-    ys = [m for _, m in mean]
-    line, = ax.plot(xs, ys, marker='.', label=f'{label} (n={len(curves)})')
-    if len(curves) > 1:
-        sds = [s for _, s in sd]
-        ax.fill_between(xs, [y - s for y, s in zip(ys, sds)], [y + s for y, s in zip(ys, sds)],
-                        color=line.get_color(), alpha=0.2)
+def _signed(mean, half, digits=2):
+    if math.isnan(mean):
+        return '–'
+    return f'{mean:+.{digits}f}' + (f' ± {half:.{digits}f}' if not math.isnan(half) else '')
 
 
-def _arms(records, family):
-    baseline, variants = FAMILIES[family]
-    present = {run.arm for run in records if run.family == family and not run.diagnosis}
-    return [arm for arm in (baseline, *variants) if arm in present]
+def _p(value):
+    return '–' if math.isnan(value) else f'{value:.3f}' if value >= 0.001 else '<0.001'
 
 
-def _comparison(records, family, arm, lr_arm, baseline, lr_base, iteration=None):
-    """Paired (by seed) differences arm - baseline, final or at ``iteration``: their mean and 95% half-width,
-    and the seeds."""
-    if iteration is None:
-        a, b = (final_psnr(records, family, x, lr) for x, lr in ((arm, lr_arm), (baseline, lr_base)))
-    else:
-        a, b = ({seed: dict(curve).get(iteration, math.nan) for seed, curve in _curves(records, family, x, lr).items()}
-                for x, lr in ((arm, lr_arm), (baseline, lr_base)))
-    seeds = sorted(set(a) & set(b))
-    mean, half = cv.interval95([a[s] - b[s] for s in seeds])
-    return mean, half, seeds
+class Condition:
+    """The records of one condition, arranged for comparison: ``curves[arm][seed]`` (recalibrated PSNR),
+    ``running[seed]`` (the deconvolved arm on its moving averages) and ``losses[arm][seed]``."""
+
+    def __init__(self, condition, records):
+        self.condition = condition
+        self.baseline, self.deconv = PAIRS[condition.family]
+        self.curves, self.running, self.losses = {self.baseline: {}, self.deconv: {}}, {}, {}
+        for run, rows in records.items():
+            if run.condition != condition.key:
+                continue
+            self.curves[run.arm][run.seed] = [(it, psnr) for it, psnr, _, _ in rows]
+            self.losses.setdefault(run.arm, {})[run.seed] = [(it, loss) for it, _, _, loss in rows]
+            if not run.is_baseline:
+                self.running[run.seed] = [(it, value) for it, _, value, _ in rows if not math.isnan(value)]
+        self.seeds = sorted(set(self.curves[self.baseline]) & set(self.curves[self.deconv]))
+
+    def finals(self, arm):
+        return {seed: cv.final(curve) for seed, curve in self.curves[arm].items()}
+
+    def target(self, delta):
+        """The baseline's final mean over the paired seeds, minus ``delta``."""
+        return cv.mean_sd([cv.final(self.curves[self.baseline][s]) for s in self.seeds])[0] - delta
+
+    def reach(self, arm, delta):
+        """Iterations each seed of ``arm`` needs to reach ``target(delta)``: ``{seed: (iterations, reached)}``;
+        a seed that never does counts one validation past its run, a lower bound."""
+        target, beyond = self.target(delta), self.condition.iters + self.val_step()
+        result = {}
+        for seed in self.seeds:
+            it = cv.first_reaching(self.curves[arm][seed], target)
+            result[seed] = (beyond, False) if it is None else (it, True)
+        return result
+
+    def val_step(self):
+        curve = next(iter(self.curves[self.baseline].values()), [(0, 0), (1, 0)])
+        return curve[1][0] - curve[0][0] if len(curve) > 1 else 1
+
+    def differences_at(self, iteration):
+        return [dict(self.curves[self.deconv][s]).get(iteration, math.nan)
+                - dict(self.curves[self.baseline][s]).get(iteration, math.nan) for s in self.seeds]
+
+    def iterations(self):
+        shared = [set(dict(self.curves[arm][s])) for arm in (self.baseline, self.deconv) for s in self.seeds]
+        return sorted(set.intersection(*shared)) if shared else []
 
 
-def _difference(mean, half):
-    return f"{mean:+.3f}{f' ± {half:.3f}' if not math.isnan(half) else ''}"
+def _comparison(differences):
+    """Mean, 95% half-width, sd, p-value of paired ``differences``."""
+    mean, half = cv.interval95(differences)
+    return {'mean': mean, 'half': half, 'sd': cv.mean_sd(differences)[1], 'p': cv.paired_p(differences),
+            'n': len(differences)}
 
 
-def write_record(out, record, name, preset, records, val_set, planned):
-    """Write the record into ``record`` from ``records`` (``{run: rows}``) and the runs' results under ``out``;
-    ``planned`` (``{stage: [run, ...]}``) says what the study will hold when complete. Returns ``summary.md``."""
-    import matplotlib
-    matplotlib.use('Agg')
-    from matplotlib import pyplot as plt
+def compare(conditions, records, spi):
+    """Every comparison of every condition: ``{(family, key): {name: comparison}}`` with Holm-adjusted p-values
+    over the conditions of a family, per comparison name."""
+    results = {}
+    for condition in conditions:
+        c = Condition(condition, records)
+        if not c.seeds:
+            continue
+        finals = {arm: c.finals(arm) for arm in (c.baseline, c.deconv)}
+        row = {'final': _comparison([finals[c.deconv][s] - finals[c.baseline][s] for s in c.seeds])}
+        running = [cv.final(c.running[s]) - finals[c.baseline][s] for s in c.seeds if c.running.get(s)]
+        row['final_running'] = _comparison(running)
+        for delta in THRESHOLDS:
+            reach = {arm: c.reach(arm, delta) for arm in (c.baseline, c.deconv)}
+            its = [reach[c.deconv][s][0] - reach[c.baseline][s][0] for s in c.seeds]
+            row[f'iters_{delta}'] = {**_comparison(its), 'censored': sum(
+                not reach[arm][s][1] for arm in reach for s in c.seeds)}
+            if spi and all(arm in spi for arm in reach):
+                seconds = [reach[c.deconv][s][0] * spi[c.deconv] - reach[c.baseline][s][0] * spi[c.baseline]
+                           for s in c.seeds]
+                row[f'seconds_{delta}'] = _comparison(seconds)
+        results[condition] = (c, row)
+    for family in {condition.family for condition in results}:
+        members = [condition for condition in results if condition.family == family]
+        for name in {name for condition in members for name in results[condition][1]}:
+            adjusted = cv.holm([results[m][1].get(name, {'p': math.nan})['p'] for m in members])
+            for member, p in zip(members, adjusted):
+                if name in results[member][1]:
+                    results[member][1][name]['holm'] = p
+    return results
 
 
+def best_rate(results, family, iters, arm):
+    """The learning rate at which ``arm`` ends highest on average (validation), among the conditions of
+    ``family`` at length ``iters``."""
+    scores = {condition.lr: cv.mean_sd([cv.final(curve) for curve in c.curves[arm].values()])[0]
+              for condition, (c, _) in results.items() if (condition.family, condition.iters) == (family, iters)}
+    scores = {lr: s for lr, s in scores.items() if not math.isnan(s)}
+    return max(scores, key=scores.get) if scores else None
+
+
+def write_record(out, record, name, preset, records, val_set):
+    """Write the record into ``record`` from ``records`` (``{run: rows}``) and the test results under ``out``.
+    Returns ``summary.md``."""
     os.makedirs(record, exist_ok=True)
     cv.write_csv(osp.join(record, 'curves.csv'), records)
-    timing_path = osp.join(record, 'timing.json')
-    timing = None
-    if osp.isfile(timing_path):
-        with open(timing_path) as f:
-            timing = json.load(f)
+    timing = _read_json(osp.join(record, 'timing.json'))
     spi = timing['seconds_per_iter'] if timing else {}
+    results = compare(preset.conditions, records, spi)
+    tests = _collect_tests(out, record, records)
+
+    planned = preset.runs()
+    complete = all(run in records for run in planned)
     lines = [f'# Study, preset `{name}`', '', preset.description + '.', '',
              f'x{preset.scale}; batch {preset.batch_size}; Adam (betas 0.9, 0.99), L1; learning rate halved at '
              f"{', '.join(f'{f:.0%}' for f in preset.milestones) or 'no point'} of the iterations; validation PSNR "
              f'(Y channel, border {preset.scale}) on `{val_set}` ({preset.val_images} images, {preset.val_crop}×'
-             f'{preset.val_crop} HR centre crops) every {preset.val_freq} iterations. Both arms of a pair share '
-             'seed, initial weights, batches and schedule. Intervals: 95% Student t over seeds, paired by seed.', '',
-             'Runs in this record: ' + '; '.join(
-                 f'{stage} {sum(run in records for run in runs)} of {len(runs)}' for stage, runs in planned.items())
-             + ('.' if all(run in records for runs in planned.values() for run in runs) else
-                ' (**partial**: rerun the command to complete it).'), '']
-
-    for family, (sign, claim) in CLAIMS.items():
-        if family not in preset.families:
-            continue
-        arms = _arms(records, family)
-        if not arms:
-            continue
-        baseline = FAMILIES[family][0]
-        iters = preset.iters[family]
-        lines += [f'## {claim}', '',
-                  f"{iters} iterations, {preset.gt_size[family]}×{preset.gt_size[family]} HR crops. "
-                  f"Learning rates: {', '.join(f'{lr:g}' for lr in preset.lrs[family])}.", '']
-        # Screening and final PSNR per learning rate.
-        lines += ['Final validation PSNR (mean ± sd over seeds; n seeds) and worst fall below the running best (dB):',
-                  '', '| arm | ' + ' | '.join(f'lr {lr:g}' for lr in preset.lrs[family]) + ' |',
-                  '|---|' + '---|' * len(preset.lrs[family])]
-        for arm in arms:
-            cells = []
-            for lr in preset.lrs[family]:
-                curves = _curves(records, family, arm, lr)
-                mean, sd = cv.mean_sd([cv.final(c) for c in curves.values()])
-                drop = max((cv.worst_drop(c) for c in curves.values()), default=math.nan)
-                cells.append(f'{_fmt(mean, sd)} (n={len(curves)}; fall {drop:.2f})' if curves else '–')
-            lines.append(f'| {ARM_LABELS[arm]} | ' + ' | '.join(cells) + ' |')
-        if all(run in records for run in planned['screen'] if run.family == family):
-            tops = ', '.join(ARM_LABELS[a] for a in top_variants(preset, records, family))
-            lines += ['', f'Carried to all seeds (best final PSNR at their own best rate, seed 0): {tops}.', '']
-        else:
-            lines += ['', 'The screening of this family is not complete: no variant is carried to all seeds yet.', '']
-        # Differences: at each shared learning rate, and at each arm's own best.
-        base_best = best_lr(preset, records, family, baseline)
-        lines += ['Final PSNR difference, variant − baseline, with its 95% interval; verdict on the claim:', '',
-                  '| variant | learning rates (variant / baseline) | difference | seeds | verdict |', '|---|---|---|---|---|']
-        for arm in arms[1:]:
-            own = best_lr(preset, records, family, arm)
-            pairs = [(lr, lr, 'shared; best of both' if lr == own == base_best else 'shared')
-                     for lr in preset.lrs[family]]
-            if own is not None and base_best is not None and own != base_best:
-                pairs.append((own, base_best, 'each at its best'))
-            for lr_arm, lr_base, which in pairs:
-                mean, half, seeds = _comparison(records, family, arm, lr_arm, baseline, lr_base)
-                if not seeds:
-                    continue
-                lines.append(f'| {ARM_LABELS[arm]} | {lr_arm:g} / {lr_base:g} ({which}) | '
-                             f'{_difference(mean, half)} | {len(seeds)} | {cv.verdict(mean, half, sign)} |')
-        lines += ['', 'A difference is detectable by this run when it exceeds the interval half-width.', '']
-        # Early training: is the variant ahead before the end (the "converges faster" half of the claim)?
-        early = [round(f * iters / preset.val_freq) * preset.val_freq for f in EARLY]
-        lines += [f'Validation PSNR difference, variant − baseline, during training (mean ± 95% interval, paired by '
-                  'seed; each arm at its own best rate):', '',
-                  '| variant (rate) | ' + ' | '.join(f'it {it}' for it in early) + ' | final |',
-                  '|---|' + '---|' * (len(early) + 1)]
-        for arm in arms[1:]:
-            own = best_lr(preset, records, family, arm)
-            if own is None or base_best is None:
-                continue
-            cells = [_difference(*_comparison(records, family, arm, own, baseline, base_best, it)[:2])
-                     for it in (*early, None)]
-            lines.append(f'| {ARM_LABELS[arm]} ({own:g} / {base_best:g}) | ' + ' | '.join(cells) + ' |')
-        lines.append('')
-        # Convergence: iterations and seconds to thresholds, each arm at its own best learning rate.
-        if base_best is not None:
-            base_mean, _ = cv.mean_curve(list(_curves(records, family, baseline, base_best).values()))
-            target = cv.final(base_mean)
-            gain = cv.late_gain(base_mean)
-            lines += [f'Baseline at its best rate ({base_best:g}): final {target:.3f} dB; gain over the last 20% of '
-                      f"iterations {gain:+.3f} dB ({'flat: below 0.05' if abs(gain) < 0.05 else 'still moving'}).", '',
-                      '| arm (own best rate) | reaches final − 0.5 dB at | reaches final − 0.1 dB at | s/iter |',
-                      '|---|---|---|---|']
-            for arm in arms:
-                lr = best_lr(preset, records, family, arm)
-                mean_curve, _ = cv.mean_curve(list(_curves(records, family, arm, lr).values()))
-                cells = []
-                for delta in (0.5, 0.1):
-                    it = cv.first_reaching(mean_curve, target - delta)
-                    seconds = f', {it * spi[arm]:.0f} s' if it is not None and arm in spi else ''
-                    cells.append(f'{it} it{seconds}' if it is not None else 'never')
-                cost = f'{spi[arm]:.3f}' if arm in spi else '–'
-                lines.append(f'| {ARM_LABELS[arm]} ({lr:g}) | {cells[0]} | {cells[1]} | {cost} |')
-            lines.append('')
-        # Plots: each learning rate, and each arm at its own best rate (by iteration and by seconds).
-        for lr in preset.lrs[family]:
-            if not any(_curves(records, family, arm, lr) for arm in arms):
-                continue
-            fig, ax = plt.subplots(figsize=(6.5, 4))
-            for arm in arms:
-                _plot_band(ax, _curves(records, family, arm, lr), ARM_LABELS[arm])
-            _finish(ax, f'{family.upper()}, lr {lr:g}: mean ± sd over seeds', val_set, 'iteration')
-            _save(fig, osp.join(record, f'{family}_lr{lr:g}.png'))
-        panels = 2 if spi else 1
-        fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4), squeeze=False)
-        for arm in arms:
-            lr = best_lr(preset, records, family, arm)
-            _plot_band(axes[0][0], _curves(records, family, arm, lr), f'{ARM_LABELS[arm]}, lr {lr:g}')
-            if spi and arm in spi:
-                _plot_band(axes[0][1], _curves(records, family, arm, lr), f'{ARM_LABELS[arm]}, lr {lr:g}', spi[arm])
-        _finish(axes[0][0], f'{family.upper()}, each arm at its best rate', val_set, 'iteration')
-        if spi:
-            _finish(axes[0][1], 'the same against training time', val_set,
-                    f"seconds (step times measured side by side: {timing['machine']})")
-        _save(fig, osp.join(record, f'{family}_best.png'))
-        lines += [f'Plots: `{family}_best.png` (each arm at its own best rate), '
-                  + ', '.join(f'`{family}_lr{lr:g}.png`' for lr in preset.lrs[family]
-                              if any(_curves(records, family, arm, lr) for arm in arms)) + '.', '']
-
-    lines += _diagnosis_section(preset, records, record, val_set, plt)
-    lines += _table_section(out, record, preset, records)
-    lines += ['Every value above is computed from `curves.csv` (and `table.csv`, `timing.json`) in this folder.', '']
+             f'{preset.val_crop} HR centre crops) every {preset.val_freq} iterations, after recalibrating the '
+             f'deconvolved arm on its last {preset.recalibrate_batches} training batches (and before, on its moving '
+             'averages: "running"). Both arms of a seed share initial weights, batches and schedule; seeds differ '
+             'in all of these. Differences: deconvolved − baseline, paired by seed, mean ± 95% t half-width; p: '
+             "paired t-test; Holm: p adjusted over the conditions of the claim; verdict: reproduced / contradicted "
+             'when the Holm-adjusted p < 0.05 (by the sign), else inconclusive.', '',
+             f'Runs in this record: {sum(run in records for run in planned)} of {len(planned)}'
+             + ('.' if complete else ' (**partial**: rerun the command to complete it).'), '']
+    lines += _verdict_table(preset, results)
+    for family, (final_sign, iters_sign, claim) in CLAIMS.items():
+        members = [(condition, results[condition]) for condition in preset.conditions
+                   if condition.family == family and condition in results]
+        if members:
+            lines += _claim_section(claim, members, final_sign, iters_sign, spi, record, val_set)
+    lines += _best_rate_section(preset, results)
+    lines += _test_section(preset, tests)
+    lines += ['Every value above is computed from `curves.csv`, `tests.csv` and `timing.json` in this folder.', '']
     text = '\n'.join(lines)
     with open(osp.join(record, 'summary.md'), 'w') as f:
         f.write(text)
     return text
 
 
-def _finish(ax, title, val_set, xlabel):
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(f'PSNR on {val_set} (dB, Y)')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+def _read_json(path):
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
-def _save(fig, path):
+def _verdict_table(preset, results):
+    lines = ['## Verdicts: claim × learning rate × length', '',
+             '| claim | half | condition | seeds | difference | Holm p | verdict |', '|---|---|---|---|---|---|---|']
+    for family, (final_sign, iters_sign, _) in CLAIMS.items():
+        for condition in preset.conditions:
+            if condition.family != family or condition not in results:
+                continue
+            row = results[condition][1]
+            halves = [('ends ' + ('lower' if final_sign < 0 else 'higher'), 'final', final_sign, ' dB'),
+                      ('not faster' if iters_sign > 0 else 'faster', 'iters_0.5', iters_sign,
+                       ' it to baseline final − 0.5 dB')]
+            for half, key, sign, unit in halves:
+                r = row[key]
+                lines.append(f"| {'(a)' if family == 'edsr' else '(b)'} | {half} | {condition.label} | {r['n']} | "
+                             f"{_signed(r['mean'], r['half'], 0 if key != 'final' else 2)}{unit} | {_p(r['holm'])} | "
+                             f"{verdict(r['holm'], r['mean'], sign)} |")
+    return lines + ['']
+
+
+def _claim_section(claim, members, final_sign, iters_sign, spi, record, val_set):
+    lines = [f'## {claim}', '',
+             '| condition | seeds | baseline final | deconv final | difference (p, Holm) | smallest effect '
+             'detected with 80% power | deconv on moving averages − baseline | baseline gain over last 20% |',
+             '|---|---|---|---|---|---|---|---|']
+    for condition, (c, row) in members:
+        base = cv.mean_sd(c.finals(c.baseline).values())
+        deconv = cv.mean_sd(c.finals(c.deconv).values())
+        r, running = row['final'], row['final_running']
+        gains = [cv.late_gain(curve) for curve in c.curves[c.baseline].values()]
+        lines.append(f"| {condition.label} | {r['n']} | {_fmt(*base)} | {_fmt(*deconv)} | "
+                     f"{_signed(r['mean'], r['half'])} ({_p(r['p'])}, {_p(r['holm'])}) | "
+                     f"{_fmt(cv.detectable_effect(r['sd'], r['n']))} dB | {_signed(running['mean'], running['half'])} | "
+                     f"{_signed(cv.mean_sd(gains)[0], math.nan, 3)} |")
+    lines += ['', 'A baseline has flattened when its gain over the last 20% of iterations is under 0.05 dB. The '
+              'smallest effect detected with 80% power is that of a two-sided paired t-test at 0.05 with these '
+              'seeds and the observed spread of the differences.', '',
+              'Iterations (and seconds of training steps, from `timing.json`) to reach the baseline\'s final mean '
+              'minus 0.5 / 0.1 dB, deconvolved − baseline, paired by seed. A seed that never reaches it counts one '
+              'validation past the run (a lower bound); "censored" counts those seeds over both arms.', '',
+              '| condition | − 0.5 dB: iterations (Holm p) | seconds | censored | − 0.1 dB: iterations (Holm p) | '
+              'seconds | censored |', '|---|---|---|---|---|---|---|']
+    for condition, (c, row) in members:
+        cells = []
+        for delta in THRESHOLDS:
+            r, s = row[f'iters_{delta}'], row.get(f'seconds_{delta}')
+            cells += [f"{_signed(r['mean'], r['half'], 0)} ({_p(r['holm'])})",
+                      _signed(s['mean'], s['half'], 0) if s else '–', str(r['censored'])]
+        lines.append(f'| {condition.label} | ' + ' | '.join(cells) + ' |')
+    lines += ['', 'During training (validation PSNR difference at each validation, paired by seed):', '',
+              '| condition | deconv ahead (mean) at | interval above zero at | interval below zero at | '
+              'largest lead (iteration) | plot |', '|---|---|---|---|---|---|']
+    for condition, (c, _) in members:
+        points = [(it, *cv.interval95(c.differences_at(it))) for it in c.iterations()]
+        above = [it for it, m, h in points if m - h > 0]
+        below = [it for it, m, h in points if m + h < 0]
+        ahead = sum(m > 0 for _, m, _ in points)
+        lead = max(points, key=lambda p: p[1]) if points else (0, math.nan, math.nan)
+        plot = _plot_condition(c, record, val_set)
+        lines.append(f'| {condition.label} | {ahead} of {len(points)} | {_iterations(above)} | {_iterations(below)} | '
+                     f'{_signed(lead[1], lead[2])} ({lead[0]}) | `{plot}` |')
+    return lines + ['']
+
+
+def _iterations(its):
+    if not its:
+        return 'none'
+    return f"{len(its)}: {', '.join(map(str, its[:6]))}{', ...' if len(its) > 6 else ''}"
+
+
+def _plot_condition(c, record, val_set):
+    """Two panels: each arm's mean ± sd over seeds, and the paired difference with its 95% band."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot as plt
+
+    condition = c.condition
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    lines = [(ARM_LABELS[c.baseline], c.curves[c.baseline], STYLES[c.baseline]),
+             (ARM_LABELS[c.deconv], c.curves[c.deconv], STYLES[c.deconv]),
+             (f'{ARM_LABELS[c.deconv]}, moving averages', c.running, STYLES['running'])]
+    for label, curves, (color, style) in lines:
+        curves = {s: curve for s, curve in curves.items() if curve and s in c.seeds}
+        mean, sd = cv.mean_curve(list(curves.values()))
+        if not mean:
+            continue
+        xs, ys = [it for it, _ in mean], [m for _, m in mean]
+        left.plot(xs, ys, color=color, linestyle=style, label=f'{label} (n={len(curves)})')
+        if len(curves) > 1:
+            sds = [s for _, s in sd]
+            left.fill_between(xs, [y - s for y, s in zip(ys, sds)], [y + s for y, s in zip(ys, sds)], color=color,
+                              alpha=0.15)
+    left.set_title(f'{condition.label}: mean ± sd over seeds', fontsize=10)
+    left.set_ylabel(f'PSNR on {val_set} (dB, Y)')
+    points = [(it, *cv.interval95(c.differences_at(it))) for it in c.iterations()]
+    if points:
+        xs = [it for it, _, _ in points]
+        means = [m for _, m, _ in points]
+        halves = [0 if math.isnan(h) else h for _, _, h in points]
+        right.plot(xs, means, color='tab:red', label=f'{ARM_LABELS[c.deconv]} − {ARM_LABELS[c.baseline]} '
+                   f'(n={len(c.seeds)} pairs)')
+        right.fill_between(xs, [m - h for m, h in zip(means, halves)], [m + h for m, h in zip(means, halves)],
+                           color='tab:red', alpha=0.2, label='95% interval')
+    right.axhline(0, color='black', linewidth=0.8)
+    right.set_title('paired difference, mean ± 95% interval', fontsize=10)
+    right.set_ylabel('PSNR difference (dB)')
+    for ax in (left, right):
+        ax.set_xlabel('iteration')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    name = f'{condition.family}_lr{condition.lr:g}_it{condition.iters}.png'
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
+    fig.savefig(osp.join(record, name), dpi=110)
     plt.close(fig)
+    return name
 
 
-def _diagnosis_section(preset, records, record, val_set, plt):
-    runs = {run: rows for run, rows in records.items() if run.diagnosis}
-    if not runs:
-        return []
-    lr = preset.diagnosis_lr
-    # Every seed of the unchanged arms: how far seeds alone move the figures a change must beat.
-    reference = {run: rows for run, rows in records.items()
-                 if not run.diagnosis and run.lr == lr and run.arm in ('dsrcnn_c2', 'srcnn')}
-    lines = [f'## Diagnosis: DeconvSRCNN conv2 at lr {lr:g}, one change at a time (seed 0)', '',
-             'The unchanged arms are listed with every seed run: the spread over seeds is the scale against which '
-             'a change on seed 0 can be read.', '',
-             '| run | final PSNR | best PSNR | worst fall | mean training L1 over the second half |', '|---|---|---|---|---|']
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for run, rows in sorted({**reference, **runs}.items(),
-                            key=lambda item: (item[0].diagnosis, item[0].arm, item[0].seed)):
-        curve = _psnr_curve(rows)
-        half = [loss for it, _, loss in rows if it > preset.iters[run.family] / 2]
-        label = f"{ARM_LABELS[run.arm]}, {run.diagnosis or f'unchanged, seed {run.seed}'}"
-        lines.append(f'| {label} | {cv.final(curve):.3f} | {max(p for _, p in curve):.3f} | {cv.worst_drop(curve):.2f} '
-                     f'| {cv.mean_sd(half)[0]:.4f} |')
-        if run.diagnosis or run.seed == 0:
-            ax.plot(*zip(*curve), marker='.', label=label)
-    _finish(ax, f'Diagnosis at lr {lr:g} (seed 0)', val_set, 'iteration')
-    _save(fig, osp.join(record, 'diagnosis.png'))
-    return lines + ['', 'Plot: `diagnosis.png`. SGD runs use momentum 0.9 at the rate named.', '']
+def _best_rate_section(preset, results):
+    """Each arm at its own best rate (by mean final validation PSNR), paired by seed across rates."""
+    lines = []
+    for family, iters in dict.fromkeys((c.family, c.iters) for c in preset.conditions):
+        baseline, deconv = PAIRS[family]
+        rates = [condition.lr for condition in results if (condition.family, condition.iters) == (family, iters)]
+        if len(rates) < 2:
+            continue
+        lr_base, lr_deconv = (best_rate(results, family, iters, arm) for arm in (baseline, deconv))
+        by_lr = {condition.lr: c for condition, (c, _) in results.items()
+                 if (condition.family, condition.iters) == (family, iters)}
+        base, dec = by_lr[lr_base].finals(baseline), by_lr[lr_deconv].finals(deconv)
+        seeds = sorted(set(base) & set(dec))
+        r = _comparison([dec[s] - base[s] for s in seeds])
+        lines += [f'{family.upper()}, {iters} it, each arm at its own best rate on validation: {ARM_LABELS[deconv]} '
+                  f'at {lr_deconv:g} − {ARM_LABELS[baseline]} at {lr_base:g}: {_signed(r["mean"], r["half"])} dB '
+                  f'(n={r["n"]}, p {_p(r["p"])}; one comparison, chosen after seeing the rates).', '']
+    return (['## Each arm at its own best learning rate', ''] + lines) if lines else []
 
 
-def _table_section(out, record, preset, records):
-    """The final test table (Table 1's format), ``table.csv``, from the BasicSR test logs."""
+def _collect_tests(out, record, records):
+    """Rows of ``tests.csv``: the BasicSR test logs of the runs under ``out``, else the committed rows of runs
+    the record holds."""
     from deconv_basicsr.experiments.tables import read_test_logs
 
-    bicubic = read_test_logs(osp.join(out, 'results', 'test_bicubic'))
-    tested = [run for run in tested_runs(preset, records) if osp.isdir(osp.join(out, 'results', f'test_{run.name}'))]
-    if not (bicubic and tested):
-        return []
-    columns = {}
-    for run in tested:
-        logs = read_test_logs(osp.join(out, 'results', f'test_{run.name}'))
-        columns.setdefault((run.family, run.arm, run.lr), {})[run.seed] = logs
-    header = ['Dataset', 'Bicubic'] + [f'{ARM_LABELS[arm]} (lr {lr:g})' for _, arm, lr in columns]
+    path = osp.join(record, 'tests.csv')
+    committed = {}
+    if osp.isfile(path):
+        with open(path, newline='') as f:
+            for row in csv.DictReader(f):
+                committed.setdefault(row['run'], []).append(row)
     rows = []
-    for dataset in preset.test_sets:
-        row = [dataset, bicubic.get(dataset, {}).get('psnr', math.nan)]
-        for seeds in columns.values():
-            row.append(cv.mean_sd([logs.get(dataset, {}).get('psnr', math.nan) for logs in seeds.values()]))
-        rows.append(row)
-    with open(osp.join(record, 'table.csv'), 'w', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(['dataset', 'method', 'lr', 'seeds', 'psnr_mean', 'psnr_sd'])
-        for row in rows:
-            writer.writerow([row[0], 'Bicubic', '', '', f'{row[1]:.4f}', ''])
-            for (family, arm, lr), seeds, (mean, sd) in zip(columns, columns.values(), row[2:]):
-                writer.writerow([row[0], ARM_LABELS[arm], f'{lr:g}', len(seeds), f'{mean:.4f}', f'{sd:.4f}'])
-    lines = ['## Final test (PSNR, Y channel, border = scale; mean ± sd over seeds; final checkpoints, each arm at '
-             'its best learning rate on validation)', '', '| ' + ' | '.join(header) + ' |',
-             '|' + '---|' * len(header)]
-    for row in rows:
-        lines.append(f'| {row[0]} | {row[1]:.3f} | ' + ' | '.join(_fmt(m, s) for m, s in row[2:]) + ' |')
+    bicubic = read_test_logs(osp.join(out, 'results', 'test_bicubic'))
+    rows += [{'run': 'bicubic', 'family': '', 'arm': 'bicubic', 'lr': '', 'iters': '', 'seed': '', 'dataset': d,
+              'psnr': f"{m.get('psnr', math.nan):.4f}", 'ssim': f"{m.get('ssim', math.nan):.4f}"}
+             for d, m in sorted(bicubic.items())] or committed.get('bicubic', [])
+    for run in sorted(records, key=lambda r: r.name):
+        logs = read_test_logs(osp.join(out, 'results', f'test_{run.name}'))
+        if logs:
+            rows += [{'run': run.name, 'family': run.family, 'arm': run.arm, 'lr': f'{run.lr:g}', 'iters': run.iters,
+                      'seed': run.seed, 'dataset': d, 'psnr': f"{m.get('psnr', math.nan):.4f}",
+                      'ssim': f"{m.get('ssim', math.nan):.4f}"} for d, m in sorted(logs.items())]
+        else:
+            rows += committed.get(run.name, [])
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, TEST_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def _test_section(preset, tests):
+    if not tests:
+        return []
+    psnr = {}
+    for row in tests:
+        key = (row['family'], row['arm'], row['lr'], str(row['iters']))
+        psnr.setdefault(key, {}).setdefault(row['dataset'], {})[row['seed']] = float(row['psnr'])
+    bicubic = psnr.get(('', 'bicubic', '', ''), {})
+    lines = ['## Final test (PSNR, Y channel, border = scale; final checkpoints, one row per seed in `tests.csv`)',
+             '', '| condition | set | bicubic | baseline (mean ± sd) | deconvolved (mean ± sd) | paired difference | '
+             'seeds |', '|---|---|---|---|---|---|---|']
+    for condition in preset.conditions:
+        baseline, deconv = PAIRS[condition.family]
+        base = psnr.get((condition.family, baseline, f'{condition.lr:g}', str(condition.iters)), {})
+        dec = psnr.get((condition.family, deconv, f'{condition.lr:g}', str(condition.iters)), {})
+        for dataset in preset.test_sets:
+            b, d = base.get(dataset, {}), dec.get(dataset, {})
+            seeds = sorted(set(b) & set(d))
+            if not seeds:
+                continue
+            mean, half = cv.interval95([d[s] - b[s] for s in seeds])
+            bic = bicubic.get(dataset, {}).get('', math.nan)
+            lines.append(f'| {condition.label} | {dataset} | {_fmt(bic)} | {_fmt(*cv.mean_sd(b.values()))} | '
+                         f'{_fmt(*cv.mean_sd(d.values()))} | {_signed(mean, half)} | {len(seeds)} |')
     paper = [f'{name} {base:.3f} / {deconv:.3f} ({deconv - base:+.3f})' for name, (base, deconv) in PAPER_X2.items()
              if name in preset.test_sets]
-    lines += ['', 'Values in `table.csv`.' + (
-        ' The paper (Table 1, x2: EDSR-baseline / Deconv-EDSR, full size, DIV2K, 300k iterations): '
-        + '; '.join(paper) + '. For SRCNN it gives validation curves only (its Figure 6).' if paper else ''), '']
-    return lines
+    if paper:
+        lines += ['', 'The paper (Table 1, x2: EDSR-baseline / Deconv-EDSR, full size, DIV2K, 300k iterations): '
+                  + '; '.join(paper) + '. For SRCNN it gives validation curves only.']
+    return lines + ['']

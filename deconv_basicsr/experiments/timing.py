@@ -94,14 +94,14 @@ def study_step_times(preset, arms, threads=1, rounds=5):
     (as each run of the study trains), with the machine it was measured on."""
     from basicsr.archs import build_network
 
-    from deconv_basicsr.experiments.design import FAMILIES, network_options
+    from deconv_basicsr.experiments.design import PAIRS, network_options
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         result = {'machine': machine(), 'batch': preset.batch_size, 'seconds_per_iter': {}}
-        for family, (baseline, variants) in FAMILIES.items():
-            members = [arm for arm in (baseline, *variants) if arm in arms]
+        for family, pair in PAIRS.items():
+            members = [arm for arm in pair if arm in arms]
             if not members:
                 continue
             torch.manual_seed(0)

@@ -78,6 +78,7 @@ class DeconvSRModel(SRModel):
         self._cached_lq = deque(maxlen=max(self.recalibrate_batches, 1))
         self._steps = 0
         self._recalibrated_at = None
+        self._moving_averages = None  # net_g's FastDeconv statistics before the last recalibration
 
     def optimize_parameters(self, current_iter):
         if self.recalibrate_batches and not (self.recalibrate_fixed and
@@ -91,32 +92,38 @@ class DeconvSRModel(SRModel):
         """Recompute FastDeconv statistics of net_g (and net_g_ema) on the cached training batches.
 
         Does nothing when disabled, when no batch is cached, or when no training step happened since the
-        last recalibration. Returns whether it recalibrated.
+        last recalibration. Returns whether it recalibrated. With ``validate_running_stats``, the moving
+        averages of net_g it replaces are kept for the next validation (BasicSR saves, hence recalibrates,
+        before it validates).
         """
         if not self.recalibrate_batches or not self._cached_lq or self._recalibrated_at == self._steps:
             return False
         batches = list(self._cached_lq)
-        nets = [self.get_bare_model(self.net_g)] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
+        net = self.get_bare_model(self.net_g)
+        if self.validate_running_stats:
+            self._moving_averages = _deconv_statistics(net)
+        nets = [net] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
         if any([recalibrate_deconv_stats(net, batches, average=self.recalibrate_average) for net in nets]):
             get_root_logger().info(f'Recalibrated FastDeconv statistics on {len(batches)} training batches.')
         self._recalibrated_at = self._steps
         return True
 
     def validation(self, dataloader, current_iter, tb_logger, save_img=False):
-        if self.validate_running_stats and self.has_deconv():
+        net = self.get_bare_model(self.net_g)
+        if self.validate_running_stats and _deconv_statistics(net):
+            self.recalibrate()  # keeps the moving averages it replaces, if it has not done so at this step
+            recalibrated = _deconv_statistics(net)
             dataset_opt = dataloader.dataset.opt
             name = dataset_opt['name']
             dataset_opt['name'] = name + RUNNING_STATS_SUFFIX
             try:
+                _load_deconv_statistics(net, self._moving_averages or recalibrated)
                 super().validation(dataloader, current_iter, tb_logger, save_img=False)
             finally:
                 dataset_opt['name'] = name
+                _load_deconv_statistics(net, recalibrated)
         self.recalibrate()
         super().validation(dataloader, current_iter, tb_logger, save_img)
-
-    def has_deconv(self):
-        """Whether ``net_g`` holds a FastDeconv layer."""
-        return any(isinstance(m, FastDeconv) for m in self.get_bare_model(self.net_g).modules())
 
     def save(self, epoch, current_iter):
         self.recalibrate()
@@ -137,3 +144,15 @@ class DeconvSRModel(SRModel):
         super().load_local_training_state(state)
         self._cached_lq.clear()
         self._cached_lq.extend(batch.to(self.device) for batch in state.get('recalibration_batches', []))
+
+
+def _deconv_statistics(net):
+    """Copies of the running statistics of every FastDeconv layer of ``net``: ``{buffer name: tensor}``."""
+    return {f'{name}.{key}': getattr(module, key).clone() for name, module in net.named_modules()
+            if isinstance(module, FastDeconv) for key in ('running_mean', 'running_deconv')}
+
+
+def _load_deconv_statistics(net, statistics):
+    buffers = dict(net.named_buffers())
+    for key, value in statistics.items():
+        buffers[key].copy_(value)
