@@ -119,19 +119,6 @@ def worst_drop(curve):
     return drop
 
 
-def verdict(mean, half_width, paper_sign):
-    """'reproduced' when the 95% interval lies on the paper's side of zero (``paper_sign`` +1 or -1),
-    'contradicted' when on the other side, else 'inconclusive at this scale'."""
-    if math.isnan(half_width):
-        return 'inconclusive at this scale (one seed)'
-    low, high = mean - half_width, mean + half_width
-    if (low > 0 and paper_sign > 0) or (high < 0 and paper_sign < 0):
-        return 'reproduced'
-    if (low > 0 and paper_sign < 0) or (high < 0 and paper_sign > 0):
-        return 'contradicted'
-    return 'inconclusive at this scale'
-
-
 def paired_p(differences):
     """Two-sided p-value of the paired t-test that the mean of ``differences`` is zero (nan below 2 values;
     0 or 1 when all differences are equal)."""

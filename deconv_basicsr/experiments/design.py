@@ -88,6 +88,7 @@ class Preset:
     scale: int = 2
     print_freq: int = 50
     networks: dict = field(default_factory=dict)  # arm -> size overrides
+    verdicts: bool = True  # False: a code-path check whose figures decide nothing
 
     @property
     def families(self):
@@ -107,7 +108,8 @@ PRESETS = {
         conditions=(Condition('srcnn', 1e-3, 8, 2), Condition('srcnn', 1e-4, 8, 2), Condition('srcnn', 1e-4, 12, 2)),
         gt_size={'srcnn': 32}, batch_size=4, val_freq=4, milestones=(0.5, ), train_set='Embedded',
         val_set='Embedded_valid', val_images=3, val_crop=64, test_sets=('Embedded_valid', ), recalibrate_batches=2,
-        print_freq=4, networks={arm: {'num_feat': [8, 8], 'kernel_size': [5, 3, 3]} for arm in ('srcnn', 'dsrcnn_c2')}),
+        print_freq=4, networks={arm: {'num_feat': [8, 8], 'kernel_size': [5, 3, 3]} for arm in ('srcnn', 'dsrcnn_c2')},
+        verdicts=False),
     'cpu': Preset(
         description='SRCNN against DeconvSRCNN at four learning rates (8 seeds, 2000 iterations) and at 1e-4 for '
         '10000 iterations (5 seeds); a small EDSR against DeconvEDSR at 5e-4 (6 seeds) and 1e-4 (3 seeds), 4000 '

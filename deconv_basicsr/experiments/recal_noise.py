@@ -140,10 +140,10 @@ def mean_curves(rows):
 def summary(rows, records=None, recorded=None):
     """Markdown. Per run and batch count: the spread over the sets (median and largest over checkpoints), the
     final mean, and the worst fall and late swing of the mean curve. With ``records`` (the study's curves,
-    ``{Run: [(iteration, psnr, loss)]}``): the same for the curve the run recorded, and the final difference to
+    ``{Run: [(iteration, psnr, psnr_running, loss)]}``): the same for the curve the run recorded, and the final difference to
     the baseline of the same rate and seed, per arm and rate, recorded and with the largest batch count.
     ``recorded``: ``{run name: recorded_statistics(...)}``, what the recorded curves were validated with."""
-    from deconv_basicsr.experiments.design import FAMILIES, Run
+    from deconv_basicsr.experiments.design import PAIRS, Run
 
     by_name = {run.name: run for run in records or {}}
     curves = mean_curves(rows)
@@ -151,7 +151,7 @@ def summary(rows, records=None, recorded=None):
              '|---|---|---|---|---|---|']
     for name in sorted({row[0] for row in rows}):
         if name in by_name:
-            curve = [(it, psnr) for it, psnr, _ in records[by_name[name]]]
+            curve = [(it, psnr) for it, psnr, *_ in records[by_name[name]]]
             how = (recorded or {}).get(name)
             lines.append(f'| {name} | recorded{f" ({how})" if how else ""} | | {cv.final(curve):.2f} | '
                          f'{cv.worst_drop(curve):.2f} | {cv.late_swing(curve):.2f} |')
@@ -168,7 +168,7 @@ def summary(rows, records=None, recorded=None):
     differences = {}  # (arm, lr) -> {seed: (recorded, probed)}
     for name in {row[0] for row in rows} & set(by_name):
         run = by_name[name]
-        baseline = records.get(Run(run.family, FAMILIES[run.family][0], run.lr, run.seed, run.diagnosis))
+        baseline = records.get(Run(run.family, PAIRS[run.family][0], run.lr, run.iters, run.seed))
         if baseline is None or (name, largest) not in curves:
             continue
         base = baseline[-1][1]

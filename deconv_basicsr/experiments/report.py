@@ -168,8 +168,9 @@ def write_record(out, record, name, preset, records, val_set):
              f'deconvolved arm on its last {preset.recalibrate_batches} training batches (and before, on its moving '
              'averages: "running"). Both arms of a seed share initial weights, batches and schedule; seeds differ '
              'in all of these. Differences: deconvolved − baseline, paired by seed, mean ± 95% t half-width; p: '
-             "paired t-test; Holm: p adjusted over the conditions of the claim; verdict: reproduced / contradicted "
-             'when the Holm-adjusted p < 0.05 (by the sign), else inconclusive.', '',
+             'paired t-test; Holm: p adjusted over the conditions of the claim.'
+             + (' Verdict: reproduced / contradicted when the Holm-adjusted p < 0.05 (by the sign), else inconclusive.'
+                if preset.verdicts else ''), '',
              f'Runs in this record: {sum(run in records for run in planned)} of {len(planned)}'
              + ('.' if complete else ' (**partial**: rerun the command to complete it).'), '']
     lines += _verdict_table(preset, results)
@@ -195,8 +196,13 @@ def _read_json(path):
 
 
 def _verdict_table(preset, results):
-    lines = ['## Verdicts: claim × learning rate × length', '',
-             '| claim | half | condition | seeds | difference | Holm p | verdict |', '|---|---|---|---|---|---|---|']
+    judged = preset.verdicts
+    lines = ['## Verdicts: claim × learning rate × length' if judged else '## Differences: claim × learning rate × length',
+             '']
+    if not judged:
+        lines += ['This preset checks the code path with tiny networks and a few iterations; it states no verdict.', '']
+    lines += ['| claim | half | condition | seeds | difference | Holm p |' + (' verdict |' if judged else ''),
+              '|---|---|---|---|---|---|' + ('---|' if judged else '')]
     for family, (final_sign, iters_sign, _) in CLAIMS.items():
         for condition in preset.conditions:
             if condition.family != family or condition not in results:
@@ -208,8 +214,8 @@ def _verdict_table(preset, results):
             for half, key, sign, unit in halves:
                 r = row[key]
                 lines.append(f"| {'(a)' if family == 'edsr' else '(b)'} | {half} | {condition.label} | {r['n']} | "
-                             f"{_signed(r['mean'], r['half'], 0 if key != 'final' else 2)}{unit} | {_p(r['holm'])} | "
-                             f"{verdict(r['holm'], r['mean'], sign)} |")
+                             f"{_signed(r['mean'], r['half'], 0 if key != 'final' else 2)}{unit} | {_p(r['holm'])} |"
+                             + (f" {verdict(r['holm'], r['mean'], sign)} |" if judged else ''))
     return lines + ['']
 
 
