@@ -147,8 +147,14 @@ def test_smoke_study_trains_tests_each_seed_records_and_resumes(tmp_path):
         tests = list(csv.DictReader(f))
     assert sorted(r['run'] for r in tests) == sorted(['bicubic'] + [run.name for run in smoke.runs()])
     assert all(5 < float(r['psnr']) < 60 for r in tests)
+    # Where each run trained: the machine and torch's CPU capability, a row per start.
+    with open(out / 'machines.csv') as f:
+        machines = list(csv.DictReader(f))
+    assert sorted(r['run'] for r in machines) == sorted(run.name for run in smoke.runs())
+    assert {r['capability'] for r in machines} == {torch.backends.cpu.get_cpu_capability()}
     summary = (out / 'summary.md').read_text()
     assert '## Final test' in summary and 'nan' not in summary and 'states no verdict' in summary
+    assert '## Where the runs trained' in summary and 'No run was resumed on another machine.' in summary
     assert (out / 'srcnn_lr0.0001_it12.png').read_bytes()[:4] == b'\x89PNG'
 
     # The runs' dataset folders are relative to the study folder, so the folder works after a move: the probe
@@ -192,6 +198,7 @@ def test_smoke_study_trains_tests_each_seed_records_and_resumes(tmp_path):
     check_python([STUDY, '--preset', 'smoke', '--out', str(out), '--stages', 'train'], cwd=tmp_path)
     grown = [log.name for log in (out / 'logs').iterdir() if log.read_text() != before[log.name]]
     assert grown == [f'{name}.log']
+    assert (out / 'machines.csv').read_text().count(name + ',') == 2
     assert 'Resuming training from epoch' in (out / 'logs' / f'{name}.log').read_text()[len(before[f'{name}.log']):]
 
     # On a machine with the committed record but without the runs, what the record holds is not trained again.

@@ -181,7 +181,9 @@ def write_record(out, record, name, preset, records, val_set):
             lines += _claim_section(claim, members, final_sign, iters_sign, spi, record, val_set)
     lines += _best_rate_section(preset, results)
     lines += _test_section(preset, tests)
-    lines += ['Every value above is computed from `curves.csv`, `tests.csv` and `timing.json` in this folder.', '']
+    lines += _machines_section(out, record, records)
+    lines += ['Every value above is computed from `curves.csv`, `tests.csv`, `timing.json` and `machines.csv` in this '
+              'folder.', '']
     text = '\n'.join(lines)
     with open(osp.join(record, 'summary.md'), 'w') as f:
         f.write(text)
@@ -397,3 +399,38 @@ def _test_section(preset, tests):
         lines += ['', 'The paper (Table 1, x2: EDSR-baseline / Deconv-EDSR, full size, DIV2K, 300k iterations): '
                   + '; '.join(paper) + '. For SRCNN it gives validation curves only.']
     return lines + ['']
+
+
+def _machines_section(out, record, records):
+    """Where the runs trained (``machines.csv``: a row per start of a run), as a count of runs per machine."""
+    from deconv_basicsr.experiments.runner import MACHINE_FIELDS
+
+    rows = []
+    for path in (osp.join(out, 'machines.csv'), osp.join(record, 'machines.csv')):
+        if osp.isfile(path):
+            with open(path, newline='') as f:
+                rows = list(csv.DictReader(f))
+            break
+    names = {run.name for run in records}
+    rows = [row for row in rows if row['run'] in names]
+    if not rows:
+        return []
+    with open(osp.join(record, 'machines.csv'), 'w', newline='') as f:
+        writer = csv.DictWriter(f, MACHINE_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    machines = {}
+    for row in rows:
+        machines.setdefault(row['run'], set()).add((row['cpu'], row['capability'], row['torch']))
+    counts = {}
+    for run_machines in machines.values():
+        for machine in run_machines:
+            counts[machine] = counts.get(machine, 0) + 1
+    mixed = sorted(name for name, run_machines in machines.items() if len(run_machines) > 1)
+    lines = ['## Where the runs trained', '', '| CPU | torch CPU capability | torch | runs |', '|---|---|---|---|']
+    lines += [f'| {cpu} | {capability} | {torch} | {n} |' for (cpu, capability, torch), n in sorted(counts.items())]
+    lines += ['', 'On one CPU capability a run is bit-reproducible; across capabilities the float results differ in '
+              'the last bits and a chaotic run drifts (docs/study.md). '
+              + (f"Runs resumed on another machine: {', '.join(mixed)}." if mixed else
+                 'No run was resumed on another machine.'), '']
+    return lines

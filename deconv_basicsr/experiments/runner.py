@@ -3,20 +3,41 @@
 Every run is one BasicSR experiment under ``out/`` (``experiments/<name>``, ``tb_logger/<name>``), started
 with ``python -m deconv_basicsr.train -opt <file> --auto_resume``: a run that was interrupted continues from
 its last training state, and a finished one (``models/net_g_latest.pth``) is skipped. Console output goes to
-``out/logs/<name>.log``.
+``out/logs/<name>.log``. Every start of a training run appends a row to ``out/machines.csv`` (run, time,
+CPU, torch's CPU capability, torch version): on one machine and capability training is bit-reproducible,
+across processors it is not, so the record says where each run trained.
 """
+import csv
 import os
 import re
 import subprocess
 import sys
 import shutil
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from os import path as osp
 
 import yaml
 
 _ITER = re.compile(r'\[epoch:\s*\d+, iter:\s*([\d,]+)')
+MACHINE_FIELDS = ('run', 'started', 'cpu', 'capability', 'torch')
+
+
+def record_machine(out, name):
+    """Append the machine a run (re)starts on to ``out/machines.csv``."""
+    import torch
+
+    from deconv_basicsr.experiments.timing import device_name
+
+    path = osp.join(out, 'machines.csv')
+    new = not osp.isfile(path)
+    with open(path, 'a', newline='') as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(MACHINE_FIELDS)
+        writer.writerow([name, time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), device_name(torch.device('cpu')),
+                         torch.backends.cpu.get_cpu_capability(), torch.__version__])
 
 
 def is_finished(out, name, total_iter):
@@ -50,6 +71,7 @@ def _run(command, out, log_path, threads, on_line=None):
             command, cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
         for line in proc.stdout:
             log.write(line)
+            log.flush()
             if on_line is not None:
                 on_line(line)
     if proc.returncode != 0:
@@ -85,6 +107,8 @@ def train_all(out, options, jobs=1, threads=1, desc='training'):
                     progress.update(max(0, now - done[name]))
                     done[name] = max(done[name], now)
 
+        with lock:
+            record_machine(out, name)
         _run([sys.executable, '-m', 'deconv_basicsr.train', '-opt', option_file, '--auto_resume'], out,
              osp.join(out, 'logs', f'{name}.log'), threads, on_line)
         with lock:
