@@ -242,3 +242,22 @@ def test_the_noise_probe_finds_the_data_of_a_study_folder_that_has_moved(tmp_pat
     with open(folder / 'run.yml', 'a') as f:
         f.write('model_type: SRModel\nval:\n  recalibrate_batches: 16\n')
     assert recal_noise.recorded_statistics(tmp_path, 'run') == 'moving averages'
+
+
+def test_drift_between_records_and_records_written_before_the_iterations_column(tmp_path):
+    old = tmp_path / 'old.csv'
+    old.write_text('run,family,arm,lr,seed,diagnosis,iter,psnr,loss\n'
+                   'srcnn_lr0.001_s0,srcnn,srcnn,0.001,0,,100,25.0000,0.1\n'
+                   'srcnn_lr0.001_s0,srcnn,srcnn,0.001,0,,200,26.0000,0.1\n'
+                   'dsrcnn_c2_lr0.001_s0_eps,srcnn,dsrcnn_c2,0.001,0,eps1e-2,200,26.0000,0.1\n')
+    reference = cv.read_csv(old)
+    assert list(reference) == [Run('srcnn', 'srcnn', 1e-3, 200, 0)]  # the length is the last iteration
+    records = {Run('srcnn', 'srcnn', 1e-3, 200, 0): _rows([(100, 25.0), (200, 26.25)]),
+               Run('srcnn', 'srcnn', 1e-3, 200, 1): _rows([(100, 25.0), (200, 26.0)])}
+    assert cv.drift(reference, records) == {Run('srcnn', 'srcnn', 1e-3, 200, 0): (2, 200, 0.25, 0.25)}
+    path = tmp_path / 'new.csv'
+    cv.write_csv(path, records)
+    back = cv.read_csv(path)
+    assert ({run: [(it, p, loss) for it, p, _, loss in rows] for run, rows in back.items()}
+            == {run: [(it, p, loss) for it, p, _, loss in rows] for run, rows in records.items()})
+    assert all(math.isnan(row[2]) for rows in back.values() for row in rows)  # no moving-average validation

@@ -54,15 +54,38 @@ def write_csv(path, records):
 
 
 def read_csv(path):
-    """The runs of a ``curves.csv`` written by ``write_csv``: ``{run: [(iteration, psnr, psnr_running, loss)]}``."""
+    """The runs of a ``curves.csv`` written by ``write_csv``: ``{run: [(iteration, psnr, psnr_running, loss)]}``.
+
+    Records written before the study had an ``iters`` column (its commits up to 4ba67ab) are read too: a run's
+    length is then its last iteration, and the runs of its diagnosis (a ``diagnosis`` column) are left out.
+    """
     from deconv_basicsr.experiments.design import Run
-    records = {}
+    rows_by_key = {}
     with open(path, newline='') as f:
         for row in csv.DictReader(f):
-            run = Run(row['family'], row['arm'], float(row['lr']), int(row['iters']), int(row['seed']))
-            records.setdefault(run, []).append((int(row['iter']), float(row['psnr']),
-                                                float(row['psnr_running'] or 'nan'), float(row['loss'])))
-    return records
+            if row.get('diagnosis'):
+                continue
+            key = row['family'], row['arm'], float(row['lr']), row.get('iters'), int(row['seed'])
+            rows_by_key.setdefault(key, []).append((int(row['iter']), float(row['psnr']),
+                                                    float(row.get('psnr_running') or 'nan'), float(row['loss'])))
+    return {Run(family, arm, lr, int(iters) if iters else rows[-1][0], seed): rows
+            for (family, arm, lr, iters, seed), rows in rows_by_key.items()}
+
+
+def drift(reference, records):
+    """How far the runs of ``records`` moved from the same runs in ``reference`` (both ``{run: rows}``): per
+    run, ``(validations compared, first iteration that differs or None, largest |difference|, final
+    difference)`` of the validation PSNR."""
+    result = {}
+    for run, rows in records.items():
+        if run not in reference:
+            continue
+        old = {it: psnr for it, psnr, *_ in reference[run]}
+        pairs = [(it, psnr - old[it]) for it, psnr, *_ in rows if it in old]
+        if pairs:
+            first = next((it for it, d in pairs if d != 0), None)
+            result[run] = (len(pairs), first, max(abs(d) for _, d in pairs), pairs[-1][1])
+    return result
 
 
 def mean_sd(values):
