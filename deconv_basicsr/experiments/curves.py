@@ -28,13 +28,13 @@ def read_events(out, name, tag):
     return sorted({event.step: event.value for event in events.Scalars(tag)}.items())
 
 
-def read_run(out, run, val_set):
-    """``(iteration, psnr, psnr_running, loss)`` rows of one run (``psnr_running`` nan where not validated
-    so). BasicSR validates once more after its loop, one step past the last iteration, on the weights of the
+def read_run(out, name, iters, val_set):
+    """``(iteration, psnr, psnr_running, loss)`` rows of the run ``name`` of ``iters`` iterations
+    (``psnr_running`` nan where not validated so). BasicSR validates once more after its loop, one step past the last iteration, on the weights of the
     validation at the last iteration: that point is dropped."""
-    psnr = [(it, v) for it, v in read_events(out, run.name, f'metrics/{val_set}/psnr') if it <= run.iters]
-    running = dict(read_events(out, run.name, f'metrics/{val_set}{RUNNING_STATS_SUFFIX}/psnr'))
-    loss = read_events(out, run.name, 'losses/l_pix')
+    psnr = [(it, v) for it, v in read_events(out, name, f'metrics/{val_set}/psnr') if it <= iters]
+    running = dict(read_events(out, name, f'metrics/{val_set}{RUNNING_STATS_SUFFIX}/psnr'))
+    loss = read_events(out, name, 'losses/l_pix')
     rows = []
     for it, value in psnr:
         before = [v for step, v in loss if step <= it]

@@ -78,8 +78,10 @@ def _run(command, out, log_path, threads, on_line=None):
         raise RuntimeError(f'{command[2]} {osp.basename(command[4])} failed (exit {proc.returncode}); see {log_path}')
 
 
-def train_all(out, options, jobs=1, threads=1, desc='training'):
-    """Train every option dict of ``options`` not finished yet, ``jobs`` at a time on ``threads`` threads each.
+def train_all(out, options, jobs=1, threads=1, desc='training', entry='deconv_basicsr.train'):
+    """Train every option dict of ``options`` not finished yet, ``jobs`` at a time on ``threads`` threads each,
+    each with ``python -m ENTRY -opt FILE --auto_resume`` (``entry``: a module that runs BasicSR's training
+    pipeline).
 
     The progress bar counts iterations over all runs, finished ones included, with the rate and ETA.
     """
@@ -109,7 +111,7 @@ def train_all(out, options, jobs=1, threads=1, desc='training'):
 
         with lock:
             record_machine(out, name)
-        _run([sys.executable, '-m', 'deconv_basicsr.train', '-opt', option_file, '--auto_resume'], out,
+        _run([sys.executable, '-m', entry, '-opt', option_file, '--auto_resume'], out,
              osp.join(out, 'logs', f'{name}.log'), threads, on_line)
         with lock:
             progress.update(totals[name] - done[name])

@@ -98,7 +98,7 @@ def read_records(out, preset, runs, val_set, recorded=None):
     records = {}
     for run in runs:
         if is_finished(out, run.name, run.iters):
-            records[run] = cv.read_run(out, run, val_set)
+            records[run] = cv.read_run(out, run.name, run.iters, val_set)
         elif recorded and recorded.get(run) and recorded[run][-1][0] == run.iters:
             records[run] = recorded[run]
     return records
