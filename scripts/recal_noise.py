@@ -1,7 +1,7 @@
 """How much of the study's validation curves is the weights, and how much the recalibrated statistics.
 
-    python scripts/recal_noise.py --out study_cpu --runs dsrcnn_c2_lr0.001_s0 dsrcnn_c2_lr0.001_s1 \\
-        --record docs/study/cpu --csv docs/study/cpu/recal_noise.csv
+    python scripts/recal_noise.py --out study_cpu --runs dsrcnn_c2_lr0.001_it2000_s0 dsrcnn_c2_lr0.001_it2000_s1 \\
+        --record docs/study/cpu --csv recal_noise.csv
 
 Every checkpoint of each finished study run under OUT is recalibrated on disjoint sets of fresh training
 batches for each batch count and validated (``deconv_basicsr.experiments.recal_noise``). Writes the rows to
