@@ -405,20 +405,25 @@ def _machines_section(out, record, records):
     """Where the runs trained (``machines.csv``: a row per start of a run), as a count of runs per machine."""
     from deconv_basicsr.experiments.runner import MACHINE_FIELDS
 
-    rows = []
+    rows, source = [], None
     for path in (osp.join(out, 'machines.csv'), osp.join(record, 'machines.csv')):
         if osp.isfile(path):
             with open(path, newline='') as f:
                 rows = list(csv.DictReader(f))
+            source = path
             break
     names = {run.name for run in records}
     rows = [row for row in rows if row['run'] in names]
     if not rows:
         return []
-    with open(osp.join(record, 'machines.csv'), 'w', newline='') as f:
-        writer = csv.DictWriter(f, MACHINE_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    target = osp.join(record, 'machines.csv')
+    # Where the record is the study folder, its machines.csv is the runner's own log, which also holds the starts
+    # of runs not in the record yet: it is read, never rewritten.
+    if not osp.isfile(target) or not osp.samefile(source, target):
+        with open(target, 'w', newline='') as f:
+            writer = csv.DictWriter(f, MACHINE_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
     machines = {}
     for row in rows:
         machines.setdefault(row['run'], set()).add((row['cpu'], row['capability'], row['torch']))
