@@ -7,7 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from deconv_basicsr.layers.isqrt import METHODS, isqrt, single_thread
+from deconv_basicsr.layers.fold import fold_whitening
+from deconv_basicsr.layers.isqrt import METHODS, isqrt
 from deconv_basicsr.layers.moments import PatchSampler, patch_moments
 from deconv_basicsr.layers.sync import sync_active, synced_patch_moments
 
@@ -29,32 +30,6 @@ def effective_block(in_channels, groups, block):
     if block >= in_channels:
         return in_channels
     return math.gcd(block, in_channels)
-
-
-class _Fold(torch.autograd.Function):
-    """``(W, mean, D) -> (W D, W D mean)`` per group, on one thread (thin products: see ``single_thread``)."""
-
-    @staticmethod
-    def forward(ctx, rows, mean, deconv):
-        with single_thread(rows.device):
-            folded = rows @ deconv
-            shift = (folded @ mean.unsqueeze(-1)).squeeze(-1)
-        ctx.save_for_backward(rows, mean, deconv, folded)
-        return folded, shift
-
-    @staticmethod
-    def backward(ctx, grad_folded, grad_shift):
-        rows, mean, deconv, folded = ctx.saved_tensors
-        grad_rows = grad_mean = grad_deconv = None
-        with single_thread(rows.device):
-            total = grad_folded + grad_shift.unsqueeze(-1) * mean.unsqueeze(-2)  # shift = folded @ mean
-            if ctx.needs_input_grad[0]:
-                grad_rows = total @ deconv.transpose(-1, -2)
-            if ctx.needs_input_grad[1]:
-                grad_mean = (folded.transpose(-1, -2) @ grad_shift.unsqueeze(-1)).squeeze(-1)
-            if ctx.needs_input_grad[2]:
-                grad_deconv = rows.transpose(-1, -2) @ total
-        return grad_rows, grad_mean, grad_deconv
 
 
 class FastDeconv(nn.Conv2d):
@@ -332,11 +307,10 @@ class FastDeconv(nn.Conv2d):
         The choice is made on the device (``torch.where``), so skipping needs no device-to-host wait.
         """
         momentum = self.momentum if momentum is None else momentum
-        with single_thread(mean.device):  # a dozen passes over d x d matrices: see single_thread
-            finite = torch.isfinite(mean).all() & torch.isfinite(deconv).all()
-            for running, batch in ((self.running_mean, mean), (self.running_deconv, deconv)):
-                updated = running * (1 - momentum) + batch.to(running.dtype) * momentum
-                running.copy_(torch.where(finite, updated, running))
+        finite = torch.isfinite(mean).all() & torch.isfinite(deconv).all()
+        for running, batch in ((self.running_mean, mean), (self.running_deconv, deconv)):
+            updated = running * (1 - momentum) + batch.to(running.dtype) * momentum
+            running.copy_(torch.where(finite, updated, running))
         self._report_nonfinite(finite)
 
     def _report_nonfinite(self, finite):
@@ -376,20 +350,7 @@ class FastDeconv(nn.Conv2d):
 
     def fold(self, mean, deconv):
         """Kernel and bias of the plain convolution equal to whitening with ``(mean, deconv)`` then this conv."""
-        weight = self.weight.to(deconv.dtype)
-        if self.groups == 1:
-            # Rows (o, g): the kernel of output o over block g; blocks are interleaved in the patch.
-            blocks = self.in_channels // self.block
-            rows = weight.reshape(self.out_channels, self.num_features, blocks).transpose(1, 2)
-            folded, shift = _Fold.apply(rows.reshape(1, -1, self.num_features), mean, deconv)
-            folded = folded.view(self.out_channels, blocks, self.num_features).transpose(1, 2)
-            shift = shift.view(self.out_channels, blocks).sum(1)
-        else:
-            rows = weight.reshape(self.groups, self.out_channels // self.groups, self.num_features)
-            folded, shift = _Fold.apply(rows, mean, deconv)
-            shift = shift.reshape(self.out_channels)
-        bias = -shift if self.bias is None else self.bias.to(shift.dtype) - shift
-        return folded.reshape(self.weight.shape), bias
+        return fold_whitening(self.weight, self.bias, mean, deconv)
 
     def _fold_inputs(self):
         """What the eval-mode kernel is computed from: parameters (by value) and buffers (by version).
@@ -406,13 +367,12 @@ class FastDeconv(nn.Conv2d):
         params, buffers = self._fold_inputs()
         if self._eval_cache is not None:
             cached_params, cached_buffers, kernel = self._eval_cache
-            with single_thread(self.weight.device):
-                if (len(cached_buffers) == len(buffers)
-                        and all(c is b and cv == v for (c, cv), (b, v) in zip(cached_buffers, buffers))
-                        and len(cached_params) == len(params) and all(
-                            c.device == p.device and c.dtype == p.dtype and c.shape == p.shape and torch.equal(c, p)
-                            for c, p in zip(cached_params, params))):
-                    return kernel
+            if (len(cached_buffers) == len(buffers)
+                    and all(c is b and cv == v for (c, cv), (b, v) in zip(cached_buffers, buffers))
+                    and len(cached_params) == len(params) and all(
+                        c.device == p.device and c.dtype == p.dtype and c.shape == p.shape and torch.equal(c, p)
+                        for c, p in zip(cached_params, params))):
+                return kernel
         with torch.no_grad():
             kernel = self.eval_kernel()
             self._eval_cache = [p.clone() for p in params], buffers, kernel

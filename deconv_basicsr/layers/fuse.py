@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from deconv_basicsr.layers.fast_deconv import FastDeconv
+from deconv_basicsr.layers.fold import fold_whitening
 
 STATISTIC_KEYS = ('running_mean', 'running_deconv', 'num_batches_tracked')
 
@@ -56,27 +57,25 @@ def fuse_deconv(model):
 def fuse_state_dict(state_dict):
     """A copy of ``state_dict`` where every FastDeconv's entries are replaced by its fused conv's.
 
-    FastDeconv layers are recognised by their ``running_deconv`` entry; the layer geometry needed to fold
-    (groups, whitened block) follows from the shapes, so no network needs to be built. Other entries are
+    FastDeconv layers are recognised by their ``running_deconv`` entry; ``fold_whitening`` reads the layer
+    geometry (groups, whitened block) from the shapes, so no network needs to be built. Other entries are
     kept as they are.
     """
     fused = dict(state_dict)
     prefixes = [key[:-len('running_deconv')] for key in state_dict if key.endswith('running_deconv')]
     for prefix in prefixes:
-        weight = state_dict[prefix + 'weight']
-        groups, d = state_dict[prefix + 'running_deconv'].shape[:2]
-        out_channels, in_per_group, kh, kw = weight.shape
-        layer = FastDeconv(in_per_group * groups, out_channels, (kh, kw), groups=groups, block=d // (kh * kw),
-                           bias=prefix + 'bias' in state_dict)
+        weight, bias = state_dict[prefix + 'weight'], state_dict.get(prefix + 'bias')
         # Fold in at least float32, whatever precision the checkpoint was saved in.
-        layer.to(device=weight.device, dtype=torch.promote_types(weight.dtype, torch.float32))
-        layer.load_state_dict({key[len(prefix):]: value for key, value in state_dict.items()
-                               if key.startswith(prefix) and '.' not in key[len(prefix):]}, strict=False)
-        conv = fused_conv(layer)
+        dtype = torch.promote_types(weight.dtype, torch.float32)
+        deconv = state_dict[prefix + 'running_deconv'].to(dtype)
+        deconv = deconv.reshape(-1, *deconv.shape[-2:])  # the reference layer's (d, d): one set
+        mean = state_dict[prefix + 'running_mean'].to(dtype).reshape(deconv.shape[:2])
+        with torch.no_grad():
+            kernel, folded_bias = fold_whitening(weight.to(dtype), None if bias is None else bias.to(dtype), mean, deconv)
         for key in STATISTIC_KEYS:
             fused.pop(prefix + key, None)
-        fused[prefix + 'weight'] = conv.weight.detach().to(weight.dtype)
-        fused[prefix + 'bias'] = conv.bias.detach().to(weight.dtype)
+        fused[prefix + 'weight'] = kernel.to(weight.dtype)
+        fused[prefix + 'bias'] = folded_bias.to(weight.dtype)
     return fused
 
 

@@ -14,8 +14,6 @@ Two evaluations of the same function are provided:
   derivative of a matrix function (divided differences of ``z_n``, computed by the same recursion, so
   coinciding eigenvalues need no special case).
 """
-import contextlib
-
 import torch
 from torch.utils.checkpoint import checkpoint
 
@@ -79,28 +77,6 @@ def _divided_differences(eigvals, n_iter):
     return lower + lower.tril(-1).transpose(-1, -2)
 
 
-@contextlib.contextmanager
-def single_thread(device):
-    """Run the enclosed CPU work on one thread (no effect for other devices).
-
-    For small d x d work (elementwise steps of about a megabyte, thin products) a thread team gains little,
-    and each parallel step is a synchronisation point that costs milliseconds once another process competes
-    for the cores: measured on 2 shared cores, one-megabyte elementwise steps took 0.1 ms on one thread
-    against 4-12 ms on two. The large products and ``eigh`` keep the thread team (``eigh`` of 576 x 576
-    takes 17 ms on two idle cores against 21 ms on one; on cores shared with other jobs, set the thread
-    count to what is free, as for any torch job).
-    """
-    if device.type != 'cpu':
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 class _SpectralNewtonSchulz(torch.autograd.Function):
     """``cov -> NS_n(cov)``, normalisation included, through one eigendecomposition.
 
@@ -112,9 +88,8 @@ class _SpectralNewtonSchulz(torch.autograd.Function):
     def forward(ctx, cov, n_iter):
         norm = torch.linalg.matrix_norm(cov, keepdim=True)
         eigvals, eigvecs = torch.linalg.eigh(cov / norm)
-        with single_thread(cov.device):
-            z = _scalar_newton_schulz(eigvals, n_iter) / norm.squeeze(-1).sqrt()
-            scaled = eigvecs * z.unsqueeze(-2)
+        z = _scalar_newton_schulz(eigvals, n_iter) / norm.squeeze(-1).sqrt()
+        scaled = eigvecs * z.unsqueeze(-2)
         ctx.save_for_backward(eigvals, eigvecs, norm)
         ctx.n_iter = n_iter
         return scaled @ eigvecs.transpose(-1, -2)
@@ -127,14 +102,13 @@ class _SpectralNewtonSchulz(torch.autograd.Function):
         #         = V (K o M - diag(lambda) sum_i (lambda_i K_ii + z_i / 2) M_ii) V^T / s.
         eigvals, eigvecs, norm = ctx.saved_tensors
         inner = eigvecs.transpose(-1, -2) @ grad @ eigvecs
-        with single_thread(grad.device):
-            # The d x d divided differences are built here, not in forward, so they are not held in between.
-            divided = _divided_differences(eigvals, ctx.n_iter)
-            z = _scalar_newton_schulz(eigvals, ctx.n_iter)
-            weights = (eigvals * divided.diagonal(dim1=-2, dim2=-1) + 0.5 * z) / norm.squeeze(-1).sqrt()
-            through_norm = (weights * inner.diagonal(dim1=-2, dim2=-1)).sum(-1, keepdim=True)
-            inner = divided.mul_(inner).div_(norm * norm.sqrt())
-            inner.diagonal(dim1=-2, dim2=-1).sub_(eigvals * through_norm / norm.squeeze(-1))
+        # The d x d divided differences are built here, not in forward, so they are not held in between.
+        divided = _divided_differences(eigvals, ctx.n_iter)
+        z = _scalar_newton_schulz(eigvals, ctx.n_iter)
+        weights = (eigvals * divided.diagonal(dim1=-2, dim2=-1) + 0.5 * z) / norm.squeeze(-1).sqrt()
+        through_norm = (weights * inner.diagonal(dim1=-2, dim2=-1)).sum(-1, keepdim=True)
+        inner = divided.mul_(inner).div_(norm * norm.sqrt())
+        inner.diagonal(dim1=-2, dim2=-1).sub_(eigvals * through_norm / norm.squeeze(-1))
         return eigvecs @ inner @ eigvecs.transpose(-1, -2), None
 
 

@@ -12,7 +12,6 @@ gathers the patches once, centred on the way, and its backward
 import torch
 from torch.nn import functional as F
 
-from deconv_basicsr.layers.isqrt import single_thread
 
 
 class PatchSampler:
@@ -116,8 +115,7 @@ class _PatchMoments(torch.autograd.Function):
     def forward(ctx, x, sampler, eps, dtype):
         cols, mean = sampler.gather_centred(x, dtype)
         cov = symmetric_gram(cols)
-        with single_thread(x.device):
-            cov.div_(cols.shape[-1]).diagonal(dim1=-2, dim2=-1).add_(eps)
+        cov.div_(cols.shape[-1]).diagonal(dim1=-2, dim2=-1).add_(eps)
         ctx.sampler, ctx.samples = sampler, cols.shape[-1]
         ctx.save_for_backward(x, mean)
         return mean.squeeze(-1), cov
@@ -127,9 +125,8 @@ class _PatchMoments(torch.autograd.Function):
         x, mean = ctx.saved_tensors
         # With X the patches and Xc = X - mean, dL/dX = S Xc + grad_mean / M for S = (G + G^T) / M (centring
         # adds nothing: the columns of S Xc sum to zero), i.e. S X plus a shift per row.
-        with single_thread(x.device):
-            matrix = (grad_cov + grad_cov.transpose(1, 2)).div_(ctx.samples)
-            shift = grad_mean.unsqueeze(-1) / ctx.samples - matrix @ mean
+        matrix = (grad_cov + grad_cov.transpose(1, 2)).div_(ctx.samples)
+        shift = grad_mean.unsqueeze(-1) / ctx.samples - matrix @ mean
         return ctx.sampler.scatter_product(x.to(mean.dtype), matrix, shift).to(x.dtype), None, None, None
 
 
