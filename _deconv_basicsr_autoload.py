@@ -1,17 +1,17 @@
-"""Load ``deconv_basicsr`` whenever BasicSR is imported, so BasicSR's own scripts find its archs.
+"""Load ``deconv_basicsr.plugin`` whenever BasicSR is imported, so BasicSR's own scripts find its archs.
 
 BasicSR has no plugin discovery: ``python basicsr/train.py -opt X.yml`` only knows the archs that BasicSR
 ships. Installing this project puts ``deconv_basicsr_autoload.pth`` into site-packages; Python runs its
 single line, ``import _deconv_basicsr_autoload``, at start-up, and this module adds a finder to
 ``sys.meta_path``. Nothing else happens until ``basicsr`` is first imported; then the import is served by
-importing ``deconv_basicsr``, which installs the torchvision stand-in (``deconv_basicsr.compat``), imports
-BasicSR, patches it and registers the archs.
+importing ``deconv_basicsr.plugin``, which installs the torchvision stand-in (``deconv_basicsr.compat``),
+imports BasicSR, applies the version-gated shims of ``compat`` and registers the archs and the model.
 
 This module is deliberately tiny and imports nothing but ``os`` and ``sys`` (both already loaded at
 start-up), so a Python process that never imports BasicSR pays nothing for it.
 
 Set the environment variable ``DECONV_BASICSR_AUTOLOAD=0`` (or ``false``, ``no``, ``off``) to switch it
-off; ``import deconv_basicsr`` still works explicitly.
+off; ``import deconv_basicsr.plugin`` still works explicitly.
 """
 import os
 import sys
@@ -20,7 +20,7 @@ import sys
 ENV_VAR = 'DECONV_BASICSR_AUTOLOAD'
 
 _HOOKED = 'basicsr'
-_PLUGIN = 'deconv_basicsr'
+_PLUGIN = 'deconv_basicsr.plugin'
 
 
 def enabled():
@@ -45,10 +45,10 @@ class _Loader:
             return
         uninstall()  # one shot: from here on, basicsr imports normally (no recursion)
         if _PLUGIN in sys.modules:
-            # deconv_basicsr is importing basicsr itself, after installing the stand-in.
+            # The plugin is importing basicsr itself, after installing the stand-in.
             self.loader.exec_module(module)
             return
-        # Drop the empty module and let deconv_basicsr import basicsr normally; the import system then
+        # Drop the empty module and let the plugin import basicsr normally; the import system then
         # returns whatever sys.modules['basicsr'] holds, as for any module that replaces itself there.
         del sys.modules[module.__name__]
         try:

@@ -1,16 +1,12 @@
 """Network deconvolution (Ye et al., ICLR 2020) for BasicSR.
 
-Importing this package patches the installed BasicSR where it is broken (see ``compat``) and registers
-the layer ``FastDeconv`` and the archs ``DeconvEDSR``, ``SRCNN`` and ``DeconvSRCNN`` into BasicSR's
-``ARCH_REGISTRY``, and the model ``DeconvSRModel`` into its ``MODEL_REGISTRY``.
+Importing this package (or ``deconv_basicsr.layers``) imports torch only: the layer ``FastDeconv`` and its
+tools need no BasicSR. ``import deconv_basicsr.plugin`` makes BasicSR 1.4.2 importable (``compat``) and
+registers the archs and the model into BasicSR's registries; the installed start-up hook does that when a
+process first imports ``basicsr``. The project's training features (exact resume, Ctrl-C, start-up
+checks, ...) live in ``deconv_basicsr.training``.
 """
-from deconv_basicsr import compat
-
-compat.apply()
-
-from deconv_basicsr.layers import FastDeconv, fuse_deconv  # noqa: E402
-from deconv_basicsr import archs  # noqa: E402,F401
-from deconv_basicsr import models  # noqa: E402,F401
+from deconv_basicsr.layers import FastDeconv, fuse_deconv
 
 __all__ = ['FastDeconv', 'fuse_deconv']
 __version__ = '0.1.0'

@@ -1,4 +1,4 @@
-"""Test with BasicSR's pipeline, with this package's archs registered.
+"""Test with BasicSR's pipeline, with this package's archs registered and its training features.
 
 For people without a BasicSR checkout (the pip package ships no ``test.py`` script)::
 
@@ -10,12 +10,12 @@ The root path is the current directory: results land in ``results/<name>/``.
 """
 import os
 
-import deconv_basicsr  # noqa: F401  (patches BasicSR, registers the archs)
-from basicsr.test import test_pipeline
+from deconv_basicsr.training import test_pipeline
 
 
 def main():
-    """Run ``basicsr.test.test_pipeline`` with the current directory as root path."""
+    """Run BasicSR's ``test_pipeline`` with the project's features (``deconv_basicsr.training``), the current
+    directory as root path."""
     test_pipeline(os.getcwd())
 
 

@@ -1,4 +1,4 @@
-"""Train with BasicSR's pipeline, with this package's archs registered.
+"""Train with BasicSR's pipeline, with this package's archs registered and its training features.
 
 For people without a BasicSR checkout (the pip package ships no ``train.py`` script)::
 
@@ -9,16 +9,16 @@ It accepts BasicSR's flags (``-opt``, ``--auto_resume``, ``--launcher``, ``--deb
 ``--local_rank``) and ``--check_images`` (decode every training image at start-up). The root path is the
 current directory: ``experiments/`` and ``tb_logger/`` are created there, and ``--auto_resume`` looks there.
 Ctrl-C (or SIGTERM) saves the current iteration and prints the command that resumes it
-(``deconv_basicsr.compat.interruption``).
+(``deconv_basicsr.training.interruption``).
 """
 import os
 
-import deconv_basicsr  # noqa: F401  (patches BasicSR, registers the archs)
-from basicsr.train import train_pipeline
+from deconv_basicsr.training import train_pipeline
 
 
 def main():
-    """Run ``basicsr.train.train_pipeline`` with the current directory as root path."""
+    """Run BasicSR's ``train_pipeline`` with the project's features (``deconv_basicsr.training``), the current
+    directory as root path."""
     train_pipeline(os.getcwd())
 
 

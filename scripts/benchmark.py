@@ -13,7 +13,7 @@ import json
 
 import torch
 
-import deconv_basicsr  # noqa: F401  (installs BasicSR's compatibility patches)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from deconv_basicsr.experiments import benchmark
 
 

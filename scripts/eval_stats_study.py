@@ -19,7 +19,7 @@ import time
 
 import torch
 
-import deconv_basicsr  # noqa: F401  (installs BasicSR's compatibility patches)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from deconv_basicsr.experiments import eval_stats
 from deconv_basicsr.experiments.inprocess import load_pairs
 

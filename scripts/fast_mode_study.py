@@ -12,7 +12,7 @@ import os.path as osp
 
 import torch
 
-import deconv_basicsr  # noqa: F401  (installs BasicSR's compatibility patches)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from deconv_basicsr.experiments import fast_mode
 from deconv_basicsr.experiments.inprocess import load_pairs
 

@@ -8,7 +8,7 @@ are read as 3-channel. Existing scales are kept unless --overwrite.
 import argparse
 import sys
 
-import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from deconv_basicsr.prepare import prepare_benchmark
 
 

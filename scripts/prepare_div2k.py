@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from deconv_basicsr.prepare import download_div2k, prepare_div2k_train, prepare_div2k_valid
 from deconv_basicsr.prepare.div2k import div2k_archives
 

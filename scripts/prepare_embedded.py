@@ -8,7 +8,7 @@ in the benchmark layout (valid/GTmod{s}, valid/LRbicx{s}). Existing outputs are 
 import argparse
 import sys
 
-import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from deconv_basicsr.prepare import prepare_embedded
 
 

@@ -13,7 +13,7 @@ import os.path as osp
 
 import torch
 
-import deconv_basicsr  # noqa: F401  (registers the archs)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from deconv_basicsr.experiments import curves as cv
 from deconv_basicsr.experiments import recal_noise
 

@@ -11,7 +11,7 @@ interrupted ones resume from their last state.
 import argparse
 from pathlib import Path
 
-import deconv_basicsr  # noqa: F401  (registers the archs before BasicSR builds them)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from deconv_basicsr.experiments.design import PRESETS
 from deconv_basicsr.experiments.study import STAGES, run_study
 

@@ -6,7 +6,11 @@ too so that a single layer can be built from options.
 import importlib
 from os import path as osp
 
-from basicsr.utils import scandir
+from deconv_basicsr import compat
+
+compat.apply()  # BasicSR importable first
+
+from basicsr.utils import scandir  # noqa: E402
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from deconv_basicsr.layers import FastDeconv

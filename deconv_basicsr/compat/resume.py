@@ -1,20 +1,19 @@
-"""Defect: resuming crashes without a GPU, and ``--auto_resume`` looks in the wrong folder.
+"""Defect: resuming crashes without a GPU, and ``--auto_resume`` looks in the wrong folder (BasicSR 1.4.2).
 
 BasicSR 1.4.2's ``basicsr.train.load_resume_state`` maps the state onto ``torch.cuda.current_device()``
 (``--auto_resume`` and ``path.resume_state`` crash with "Found no NVIDIA driver"), and ``--auto_resume``
 looks under ``./experiments`` relative to the current directory, not under the root path where BasicSR saves
-states. The replacement loads onto the run's device and looks in ``path.training_states``. It also records
-the resumed iteration as ``datasets.train.start_iter``, where the training data loader starts
-(``data_order``). ``train_pipeline`` looks the function up at call time; BasicSR's ``train.py`` run as a
-script has its own copy, replaced when its pipeline starts (``options.parse_options``).
+states. The replacement loads onto the run's device and looks in ``path.training_states``; a run that does
+not resume gets None, as from BasicSR. ``train_pipeline`` looks the function up at call time; BasicSR's
+``train.py`` run as a script has its own copy, replaced when the script calls ``parse_options`` (wrapped to do
+only that).
 
 ``torch.load`` keeps its default: since torch 2.6 that is ``weights_only=True``, which loads the states BasicSR
 and this package write (state dicts, ``collections.Counter``, tensors, plain values).
 """
 from os import path as osp
 
-from deconv_basicsr.compat.data_order import START_ITER
-from deconv_basicsr.compat.patching import replace, replace_in_main_script
+from deconv_basicsr.compat.patching import replace, replace_in_main_script, wrap
 
 
 def resume_device(opt):
@@ -47,8 +46,8 @@ def load_resume_state(opt):
 
     With ``opt['auto_resume']`` it picks the latest state of the experiment and records it in
     ``opt['path']['resume_state']``; otherwise it uses ``opt['path']['resume_state']`` if set. It loads the
-    state onto ``resume_device(opt)``, calls BasicSR's ``check_resume`` (which points ``pretrain_network_*``
-    at the checkpoints of the resumed iteration) and records that iteration in ``datasets.train.start_iter``.
+    state onto ``resume_device(opt)`` and calls BasicSR's ``check_resume`` (which points
+    ``pretrain_network_*`` at the checkpoints of the resumed iteration).
 
     Returns:
         dict | None: The resume state, or None when there is nothing to resume from.
@@ -66,17 +65,20 @@ def load_resume_state(opt):
         return None
     resume_state = torch.load(path, map_location=resume_device(opt))
     check_resume(opt, resume_state['iter'])
-    if 'train' in (opt.get('datasets') or {}):
-        opt['datasets']['train'][START_ITER] = resume_state['iter']
     return resume_state
 
 
+def parse_options(original, root_path, is_train=True):
+    """BasicSR's ``parse_options``, after giving BasicSR's ``train.py`` run as a script this module's
+    ``load_resume_state`` (the script's own copy exists from then on)."""
+    replace_in_main_script('load_resume_state', load_resume_state)
+    return original(root_path, is_train)
+
+
 def install():
+    import basicsr.test
     import basicsr.train
+    from basicsr.utils import options
 
     replace(basicsr.train, 'load_resume_state', load_resume_state)
-
-
-def patch_main_train_script():
-    """Replace the copy of ``load_resume_state`` in BasicSR's ``train.py`` run as a script."""
-    return replace_in_main_script('load_resume_state', load_resume_state)
+    wrap(options, 'parse_options', parse_options, bound_in=(basicsr.train, basicsr.test))

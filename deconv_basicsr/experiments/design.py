@@ -4,7 +4,7 @@ A *condition* is one comparison of the paper's: a family's pair (baseline, decon
 and a length, over several seeds. A *run* trains one arm of a pair with one seed. The two arms of a pair
 share the seed, hence the initial weights of every layer they have in common (DeconvSRCNN and DeconvEDSR
 build their plain twin first and convert it), the batches (the data order and the per-sample augmentation
-seeds, both drawn from the seed: ``deconv_basicsr.compat.data_order``) and the schedule. Seeds differ in all
+seeds, both drawn from the seed: ``deconv_basicsr.training.data_order``) and the schedule. Seeds differ in all
 of these.
 """
 from copy import deepcopy

@@ -5,7 +5,11 @@ Like BasicSR (and Real-ESRGAN), every ``*_model.py`` file in this folder is impo
 import importlib
 from os import path as osp
 
-from basicsr.utils import scandir
+from deconv_basicsr import compat
+
+compat.apply()  # BasicSR importable first
+
+from basicsr.utils import scandir  # noqa: E402
 
 _model_folder = osp.dirname(osp.abspath(__file__))
 _model_modules = [

@@ -6,6 +6,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from deconv_basicsr.layers.fast_deconv import FastDeconv
 from deconv_basicsr.layers.recalibrate import AVERAGES, recalibrate_deconv_stats
+from deconv_basicsr.training.resumable import ResumableModel
 
 #: Defaults of the ``val`` options that control recalibration (see ``DeconvSRModel``).
 RECALIBRATE_DEFAULTS = {'recalibrate_batches': 16, 'recalibrate_fixed': False, 'recalibrate_average': 'deconv',
@@ -15,8 +16,11 @@ RUNNING_STATS_SUFFIX = '_running'
 
 
 @MODEL_REGISTRY.register()
-class DeconvSRModel(SRModel):
+class DeconvSRModel(ResumableModel, SRModel):
     """SRModel that recalibrates FastDeconv running statistics before each validation and each save.
+
+    It is a ``ResumableModel`` (``deconv_basicsr.training``): exactly resumable training states, Ctrl-C,
+    any ``torch.optim`` optimizer, in any pipeline, BasicSR's own ``train.py`` included.
 
     In eval mode a FastDeconv layer whitens with running averages of batch statistics, an exponential
     average dominated by the last dozen training batches and gathered while the weights moved. The eval

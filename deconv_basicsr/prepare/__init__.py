@@ -4,7 +4,11 @@ Reusable pieces behind ``scripts/prepare_*.py``: BasicSR's sub-image layout, ato
 benchmark ``GTmod``/``LRbicx`` folders, DIV2K download and preparation, and the embedded dataset built from
 scikit-image's photographs. LR images come from ``deconv_basicsr.imresize`` (MATLAB-compatible bicubic).
 """
-from deconv_basicsr.prepare.atomic import atomic_dir
+from deconv_basicsr import compat
+
+compat.apply()  # BasicSR importable first
+
+from deconv_basicsr.prepare.atomic import atomic_dir  # noqa: E402
 from deconv_basicsr.prepare.benchmark import benchmark_paths, prepare_benchmark
 from deconv_basicsr.prepare.div2k import download_div2k, prepare_div2k_train, prepare_div2k_valid
 from deconv_basicsr.prepare.embedded import prepare_embedded

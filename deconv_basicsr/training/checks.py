@@ -3,7 +3,8 @@
 BasicSR 1.4.2 starts creating the experiment folder and the log, then fails deep inside dataset or model
 construction when a path is wrong (for an LMDB: "No such file or directory: .../meta_info.txt"), when a
 network option is wrong (``model_options``), and only at the first validation when a validation image is
-corrupt. ``check_startup`` runs first thing in the training and test pipelines (``options.parse_options``):
+corrupt. ``check_startup``, the one place where options are validated, runs first thing in the project's
+training and test pipelines (``pipeline.parse_options``):
 
 * ``check_option_paths``: dataset and checkpoint paths exist, named by their option key, with the command
   that produces them;
@@ -98,11 +99,9 @@ def check_option_file(opt_path):
     Returns:
         dict: The loaded options.
     """
-    import yaml
-    from basicsr.utils.options import ordered_yaml
+    from deconv_basicsr.training.options import load_options
 
-    with open(opt_path) as f:
-        opt = yaml.load(f, Loader=ordered_yaml()[0])
+    opt = load_options(opt_path)
     check_option_paths(opt)
     return opt
 
@@ -125,7 +124,7 @@ def _lmdb_keys(path):
 def _decode_lmdb(path, keys):
     import lmdb
 
-    from deconv_basicsr.compat.image_errors import ImageBytes, decode_image
+    from deconv_basicsr.training.images import ImageBytes, decode_image
 
     env = lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False)
     try:
@@ -141,7 +140,7 @@ def _decode_lmdb(path, keys):
 def _decode_folder(folder):
     from basicsr.utils import scandir
 
-    from deconv_basicsr.compat.image_errors import ImageBytes, decode_image
+    from deconv_basicsr.training.images import ImageBytes, decode_image
 
     for name in sorted(scandir(folder, recursive=True)):
         path = osp.join(folder, name)
@@ -191,7 +190,7 @@ def check_startup(opt, source=None, all_images=False):
         source (str, optional): The option file, named in messages.
         all_images (bool): Decode training images too.
     """
-    from deconv_basicsr.compat.model_options import check_model_options
+    from deconv_basicsr.training.model_options import check_model_options
 
     check_option_paths(opt)
     check_model_options(opt, source)

@@ -1,10 +1,9 @@
-"""Defect: a resumed run does not see the training data the interrupted one would have seen.
+"""Data order: a resumed run sees the training data the interrupted one would have seen.
 
 BasicSR 1.4.2's training loader draws crops and flips from the process-wide random generators (seeded once
 per start), re-seeds every data-loader worker alike at each epoch, and a resumed run restarts the
-interrupted epoch from its first batch. ``build_dataloader`` (``basicsr.data``'s, and the copies
-``basicsr.train`` and ``basicsr.test`` imported) is wrapped; for the training loader (a sampler and a seed,
-as ``train_pipeline`` builds it):
+interrupted epoch from its first batch. The project's pipeline builds the training loader (a sampler and a
+seed, as ``train_pipeline`` builds it) with ``build_dataloader`` below:
 
 * ``SeededSampler`` / ``SeededDataset``: each sample draws its augmentation randomness from its own seed,
   derived from (seed, rank, epoch, position in the epoch), whatever worker loads it and wherever a run was
@@ -13,16 +12,16 @@ as ``train_pipeline`` builds it):
   ``EnlargedSampler`` shuffles with ``manual_seed(epoch)`` alone, so every seed of an experiment would see
   the same batches. Seed 0 keeps BasicSR's order; any other seed shuffles the same way from a generator
   seeded by (seed, epoch);
-* the loader starts at iteration ``datasets.train.start_iter`` (written by ``load_resume_state``): a pass
-  over epoch ``e`` skips the batches of iterations before it. The skip depends only on the epoch and the
+* the loader starts at the run's ``ResumePosition.start_iter`` (the resumed iteration): a pass over epoch
+  ``e`` skips the batches of iterations before it. The skip depends only on the epoch and the
   start iteration, so a pass that is thrown away (BasicSR's ``CPUPrefetcher`` starts one when it is built,
   before the training loop sets the epoch) cannot use it up;
-* it records ``datasets.train.batches_per_epoch`` (the loader drops the last incomplete batch), which
-  places any iteration in its epoch (``interruption``);
+* it records ``ResumePosition.batches_per_epoch`` (the loader drops the last incomplete batch), which
+  places any iteration in its epoch (a stop after Ctrl-C saves it);
 * its workers' base seeds come from the loader's own generator, not torch's global one.
 
-Validation and test loaders are unchanged. The augmentations of a run are not those an unpatched BasicSR
-would draw (they are as random).
+Validation and test loaders are BasicSR's. The augmentations of a run are not those BasicSR alone would
+draw (they are as random): runs through BasicSR's own ``train.py`` keep BasicSR's.
 """
 import contextlib
 import random
@@ -31,10 +30,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from deconv_basicsr.compat.patching import wrap
-
-#: Keys of the training dataset's options that carry the data position (plain values, set by this package).
-START_ITER, BATCHES_PER_EPOCH = 'start_iter', 'batches_per_epoch'
 
 
 def sample_seed(*values):
@@ -126,23 +121,17 @@ class SeededDataset(Dataset):
         return getattr(self.dataset, name)
 
 
-def build_dataloader(original, dataset, dataset_opt, num_gpu=1, dist=False, sampler=None, seed=None):
+def build_dataloader(original, position, dataset, dataset_opt, num_gpu=1, dist=False, sampler=None, seed=None):
+    """BasicSR's ``build_dataloader`` (``original``), seeded as above for the training loader, which starts at
+    ``position.start_iter`` and records ``position.batches_per_epoch`` (``position``: a ``ResumePosition``)."""
     if dataset_opt['phase'] != 'train' or sampler is None or seed is None:
         return original(dataset, dataset_opt, num_gpu, dist, sampler, seed)
     from basicsr.utils.dist_util import get_dist_info
 
     rank, _ = get_dist_info()
-    seeded_sampler = SeededSampler(sampler, seed, rank, dataset_opt.get(START_ITER, 0))
+    seeded_sampler = SeededSampler(sampler, seed, rank, position.start_iter)
     loader = original(SeededDataset(dataset), dataset_opt, num_gpu, dist, seeded_sampler, seed)
     seeded_sampler.batch_size = loader.batch_size
     loader.generator = torch.Generator().manual_seed(seed + rank)
-    dataset_opt[BATCHES_PER_EPOCH] = seeded_sampler.batches_per_epoch()
+    position.batches_per_epoch = seeded_sampler.batches_per_epoch()
     return loader
-
-
-def install():
-    import basicsr.data
-    import basicsr.test
-    import basicsr.train
-
-    wrap(basicsr.data, 'build_dataloader', build_dataloader, bound_in=(basicsr.train, basicsr.test))

@@ -1,19 +1,15 @@
-"""Defect: distributed training needs GPUs (``torchrun ... --launcher pytorch`` fails on the CPU).
+"""Distributed training on the CPU (with BasicSR 1.4.2 alone, ``torchrun ... --launcher pytorch`` fails there).
 
 * BasicSR 1.4.2's ``init_dist`` calls ``torch.cuda.set_device(rank % torch.cuda.device_count())`` (a
   ZeroDivisionError without GPUs), and ``parse_options`` calls it without ``dist_params``, so the backend is
-  always NCCL, which has no CPU tensors. ``init_processes`` (called by this package's ``parse_options``, which
+  always NCCL, which has no CPU tensors. ``init_processes`` (called by the project's ``parse_options``, which
   knows the options) uses Gloo when the run trains on the CPU and BasicSR's ``init_dist`` otherwise, and
   destroys the Gloo group at exit (BasicSR never does).
 * ``BaseModel.model_to_device`` wraps networks in DistributedDataParallel with
-  ``device_ids=[torch.cuda.current_device()]``: CPU networks are now wrapped without ``device_ids``.
-* ``BaseModel.validation`` (rank 0 only, in SRModel) ran ``net_g`` through DistributedDataParallel when
-  there is no EMA network; its forward broadcasts the buffers, a collective the other processes never
-  join (a crash or a hang at the final validation). Validation now runs the bare network, on any device.
+  ``device_ids=[torch.cuda.current_device()]``, and ``BaseModel.validation`` (rank 0 only) runs ``net_g``
+  through it: ``ResumableModel`` overrides both (``resumable``).
 """
 import atexit
-
-from deconv_basicsr.compat.patching import wrap
 
 
 def uses_cuda(opt):
@@ -42,30 +38,3 @@ def init_processes(launcher, opt):
     # BasicSR never destroys its process group. Left to interpreter shutdown, a Gloo group can abort the
     # process ("terminate called without an active exception") after training has finished.
     atexit.register(dist.destroy_process_group)
-
-
-def model_to_device(original, self, net):
-    from torch.nn.parallel import DistributedDataParallel
-
-    if not (self.opt['dist'] and self.device.type == 'cpu'):
-        return original(self, net)
-    return DistributedDataParallel(net.to(self.device),
-                                   find_unused_parameters=self.opt.get('find_unused_parameters', False))
-
-
-def validation(original, self, dataloader, current_iter, tb_logger, save_img=False):
-    wrapped = getattr(self, 'net_g', None)
-    if not self.opt['dist'] or wrapped is None:
-        return original(self, dataloader, current_iter, tb_logger, save_img)
-    self.net_g = self.get_bare_model(wrapped)
-    try:
-        return original(self, dataloader, current_iter, tb_logger, save_img)
-    finally:
-        self.net_g = wrapped
-
-
-def install():
-    from basicsr.models.base_model import BaseModel
-
-    wrap(BaseModel, 'model_to_device', model_to_device)
-    wrap(BaseModel, 'validation', validation)

@@ -1,17 +1,15 @@
-"""Defect: an image that cannot be read crashes a dataset far from its cause.
+"""Image errors: an image that cannot be read is named where it is read.
 
 BasicSR 1.4.2's datasets do ``imfrombytes(file_client.get(path, key))``. ``imfrombytes`` returns None for
 bytes OpenCV cannot decode (a corrupt or truncated file), and the dataset fails later on
 ``'NoneType' object has no attribute 'astype'``; a key missing from an LMDB makes ``FileClient.get`` return
-None and ``np.frombuffer`` fail. ``FileClient.get`` is wrapped to raise ``KeyError`` for a missing LMDB key
-and to return ``ImageBytes`` that remember their source; ``imfrombytes`` (replaced in every BasicSR module
-that imported it) raises ``CorruptImageError`` naming that source.
+None and ``np.frombuffer`` fail. In the project's pipelines (``replacements()``), ``FileClient.get`` raises
+``KeyError`` for a missing LMDB key and returns ``ImageBytes`` that remember their source, and
+``imfrombytes`` (in every BasicSR module that imported it) raises ``CorruptImageError`` naming that source.
 """
 import sys
 
 import numpy as np
-
-from deconv_basicsr.compat.patching import replace, wrap
 
 
 class ImageBytes(bytes):
@@ -62,9 +60,15 @@ def imfrombytes(content, flag='color', float32=False):
     return img.astype(np.float32) / 255. if float32 else img
 
 
-def install():
+def replacements():
+    """``(owner, name, new)`` for ``patching.swapped``: ``FileClient.get`` and every ``imfrombytes`` of BasicSR."""
     from basicsr.utils import file_client, img_util
 
-    wrap(file_client.FileClient, 'get', get)
-    holders = [module for name, module in list(sys.modules.items()) if name.split('.')[0] == 'basicsr']
-    replace(img_util, 'imfrombytes', imfrombytes, bound_in=holders)
+    original_get = file_client.FileClient.get
+
+    def get_with_source(self, filepath, client_key='default'):
+        return get(original_get, self, filepath, client_key)
+
+    holders = [module for name, module in list(sys.modules.items())
+               if name.split('.')[0] == 'basicsr' and getattr(module, 'imfrombytes', None) is img_util.imfrombytes]
+    return [(file_client.FileClient, 'get', get_with_source)] + [(m, 'imfrombytes', imfrombytes) for m in holders]

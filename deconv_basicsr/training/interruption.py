@@ -1,4 +1,4 @@
-"""Defect: Ctrl-C loses every training step since the last checkpoint.
+"""Interruption: Ctrl-C saves the current iteration and tells how to resume.
 
 BasicSR 1.4.2's training loop has no interruption handling: SIGINT ends it with a ``KeyboardInterrupt``
 traceback wherever it is, SIGTERM (a cluster's scheduler) kills it, and the steps since the last periodic
@@ -7,11 +7,12 @@ iteration finishes (its logging, checkpoint and validation included), a checkpoi
 saved at that iteration, the command that resumes it is printed, and the process exits with 128 + the
 signal's number. A second signal stops it at once, without saving.
 
-The loop is BasicSR's and cannot be edited; the request is checked where every iteration starts,
-``BaseModel.update_learning_rate`` (wrapped), which also runs before the next iteration's step. Under
+The loop is BasicSR's and cannot be edited; the project's pipeline installs the handlers, and the
+request is checked where every iteration starts, ``ResumableModel.update_learning_rate``, which also runs
+before the next iteration's step. Under
 torch.distributed the processes agree on the iteration to stop at (an all-reduce of the request at each
 iteration), all save (BasicSR's ``save`` is collective, rank 0 writes), rank 0 prints, and the others wait for
-it before exiting. A model may provide ``save_resume_point(epoch, iter)`` to save differently from its
+it before exiting. The model saves through ``save_resume_point(epoch, iter)``, which may differ from its
 periodic ``save`` (``DeconvSRModel`` does not recalibrate there: the run resumed from it must continue with
 the statistics the uninterrupted run had).
 """
@@ -20,9 +21,6 @@ import shlex
 import shutil
 import signal
 import sys
-
-from deconv_basicsr.compat.data_order import BATCHES_PER_EPOCH, START_ITER
-from deconv_basicsr.compat.patching import wrap
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -64,14 +62,14 @@ def stop_request():
     return handler.signum if isinstance(handler, StopRequest) else None
 
 
-def _agreed_stop(model):
-    """The stop signal, agreed on by every process (the largest requested), or None."""
+def agreed_stop(opt, device):
+    """The stop signal, agreed on by every process of the run (the largest requested), or None."""
     signum = stop_request() or 0
-    if model.opt.get('dist'):
+    if opt.get('dist'):
         import torch
         from torch import distributed as dist
 
-        flag = torch.tensor([signum], device=model.device)
+        flag = torch.tensor([signum], device=device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         signum = int(flag.item())
     return signum or None
@@ -95,40 +93,3 @@ def resume_command():
         same = shutil.which(python) and os.path.samefile(shutil.which(python), sys.executable)
         command = [python if same else sys.executable] + program
     return shlex.join(command + args)
-
-
-def _stop(model, signum, current_iter):
-    """Save the resume point after ``current_iter`` (unless the loop just did), tell how to resume, exit."""
-    from basicsr.utils import get_root_logger
-
-    opt, logger = model.opt, get_root_logger()
-    train_opt = opt['datasets']['train']
-    name = signal.Signals(signum).name
-    if current_iter == train_opt.get(START_ITER, 0):
-        message = f'Stopped by {name} before the first iteration: nothing new to save.'
-    else:
-        if current_iter % opt['logger']['save_checkpoint_freq'] != 0:  # else the loop saved it already
-            epoch = current_iter // train_opt[BATCHES_PER_EPOCH]
-            getattr(model, 'save_resume_point', model.save)(epoch, current_iter)
-        message = (f"Stopped by {name} after iteration {current_iter}: saved its networks in "
-                   f"{opt['path']['models']} and its training state {current_iter}.state.")
-    if opt.get('rank', 0) == 0:
-        logger.info(f'{message}\nResume (in {os.getcwd()}) with:\n  {resume_command()}\n')
-    if opt.get('dist'):
-        from torch import distributed as dist
-
-        dist.barrier()
-    sys.exit(128 + signum)
-
-
-def update_learning_rate(original, self, current_iter, warmup_iter=-1):
-    signum = _agreed_stop(self)
-    if signum is not None:
-        _stop(self, signum, current_iter - 1)
-    return original(self, current_iter, warmup_iter)
-
-
-def install():
-    from basicsr.models.base_model import BaseModel
-
-    wrap(BaseModel, 'update_learning_rate', update_learning_rate)

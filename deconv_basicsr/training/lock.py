@@ -1,4 +1,4 @@
-"""Defect: two runs can write into the same experiment folder at once.
+"""The experiment lock: one training run per experiment folder.
 
 BasicSR 1.4.2 does not notice a second training process on the same experiment: with ``--auto_resume`` it
 writes its checkpoints beside the first's, without it it renames the running experiment's folder to

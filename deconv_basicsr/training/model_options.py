@@ -1,4 +1,4 @@
-"""Defect: a bad network or model option surfaces as a traceback from deep inside ``build_model``.
+"""Model options: a bad network or model option is named by its key, before anything is built.
 
 BasicSR 1.4.2's ``build_model`` builds the model, which builds its networks from ``network_g`` (``network_d``,
 ...) with every key passed to the arch's constructor: an unknown key is a ``TypeError`` about an unexpected
@@ -15,15 +15,13 @@ validates the options against what they are passed to, and names the key:
   network build;
 * a model class may check its own options (``check_options(opt)``, as ``DeconvSRModel`` does).
 
-It runs at start-up (``startup_checks``) and, wrapped around ``build_model``, for any other caller.
+It runs at start-up, in ``checks.check_startup``.
 """
 import contextlib
 import difflib
 import inspect
 import logging
 import warnings
-
-from deconv_basicsr.compat.patching import wrap
 
 #: The arch whose ``arch`` option is itself a network spec.
 WRAPPING_ARCH = 'DeconvNet'
@@ -174,16 +172,3 @@ def check_model_options(opt, source=None):
             check_options(opt)
         except ValueError as error:
             raise OptionValueError(f'{error} (fix it{_where(source)})') from None
-
-
-def build_model(original, opt):
-    check_model_options(opt)
-    return original(opt)
-
-
-def install():
-    import basicsr.models
-    import basicsr.test
-    import basicsr.train
-
-    wrap(basicsr.models, 'build_model', build_model, bound_in=(basicsr.train, basicsr.test))

@@ -1,29 +1,15 @@
-"""Defect: a run creates its folders and logs before its options are checked, and reads them twice.
+"""Options: the one loader of option files, and a run's options as BasicSR's ``parse_options`` makes them.
 
 BasicSR 1.4.2's ``parse_options`` starts torch.distributed before the options are complete (``init_dist``
 cannot see ``num_gpu`` or ``--force_yml``), and its pipelines then create the experiment folder and the log
-and fail deep inside dataset or model construction when an option is wrong, after some 150 lines of
-banner and option dump, with a chained traceback. ``parse_options`` is replaced (in
-``basicsr.utils.options`` and the pipelines that imported it); it is called first thing by the training and
-test pipelines, BasicSR's scripts included, and is the one place where a run starts:
-
-1. ``read_options``: the command line and the option file, read once, as BasicSR reads them (same flags,
-   same derived keys; ``--force_yml`` applies before anything uses the options), plus ``--check_images``;
-2. ``startup_checks.check_startup``: paths, model and network options, images. A failure prints its
-   message and exits (code 1) before anything is written; ``--debug`` shows the traceback instead;
-3. torch.distributed (``cpu_distributed.init_processes``), the random seed as BasicSR sets it;
-4. for training: the experiment lock (``experiment_lock``) and the interruption handlers
-   (``interruption``).
-
-BasicSR's ``train.py`` run as a script has its own ``load_resume_state``: it is replaced here, the first
-moment it exists.
+before anything is checked. ``read_options`` reads the command line and the option file once, as BasicSR
+does (same flags, same derived keys; ``--force_yml`` applies before anything uses the options), plus
+``--check_images``, and starts nothing: the project's pipeline (``pipeline.parse_options``) checks them,
+then starts the run.
 """
 import argparse
 import random
-import sys
 from os import path as osp
-
-from deconv_basicsr.compat.patching import replace
 
 
 def _command_line():
@@ -52,6 +38,15 @@ def _force(opt, entry):
     target[last] = _postprocess_yml_value(value.strip())
 
 
+def load_options(path):
+    """The option file ``path`` as BasicSR loads it (YAML, mappings in file order)."""
+    import yaml
+    from basicsr.utils.options import ordered_yaml
+
+    with open(path, mode='r') as f:
+        return yaml.load(f, Loader=ordered_yaml()[0])
+
+
 def read_options(root_path, is_train=True):
     """The options of this run, as BasicSR's ``parse_options`` returns them, without starting anything.
 
@@ -61,12 +56,9 @@ def read_options(root_path, is_train=True):
         tuple[dict, argparse.Namespace]: Options and command-line arguments.
     """
     import torch
-    import yaml
-    from basicsr.utils.options import ordered_yaml
 
     args = _command_line()
-    with open(args.opt, mode='r') as f:
-        opt = yaml.load(f, Loader=ordered_yaml()[0])
+    opt = load_options(args.opt)
     for entry in args.force_yml or []:
         _force(opt, entry)
 
@@ -107,60 +99,3 @@ def read_options(root_path, is_train=True):
         opt['path'].update(results_root=results_root, log=results_root,
                            visualization=osp.join(results_root, 'visualization'))
     return opt, args
-
-
-def _fail(error, args):
-    """Report a start-up error in a few lines (the traceback with ``--debug``) and exit."""
-    import os
-
-    if args.debug:
-        raise error
-    if os.environ.get('RANK', '0') == '0':  # once, not by every process of a torchrun
-        print(f'{error}\n({type(error).__name__}, found at start-up: nothing was written; --debug shows the '
-              'traceback)', file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def parse_options(root_path, is_train=True):
-    """BasicSR's ``parse_options``, and the start of a run (see the module). Returns ``(opt, args)``."""
-    from basicsr.utils import set_random_seed
-    from basicsr.utils.dist_util import get_dist_info
-
-    from deconv_basicsr.compat import resume
-    from deconv_basicsr.compat.cpu_distributed import init_processes
-    from deconv_basicsr.compat.experiment_lock import ExperimentLockedError, lock_experiment
-    from deconv_basicsr.compat.image_errors import CorruptImageError
-    from deconv_basicsr.compat.interruption import install_signal_handlers
-    from deconv_basicsr.compat.model_options import OptionValueError
-    from deconv_basicsr.compat.startup_checks import DatasetError, OptionPathError, check_startup
-
-    resume.patch_main_train_script()
-    opt, args = read_options(root_path, is_train)
-    try:
-        check_startup(opt, source=args.opt, all_images=args.check_images)
-    except (OptionPathError, OptionValueError, DatasetError, CorruptImageError) as error:
-        _fail(error, args)
-
-    if args.launcher == 'none':
-        print('Disable distributed.', flush=True)
-    else:
-        opt['dist'] = True
-        init_processes(args.launcher, opt)
-    opt['rank'], opt['world_size'] = get_dist_info()
-    set_random_seed(opt['manual_seed'] + opt['rank'])
-
-    if is_train:
-        try:
-            lock_experiment(opt)
-        except ExperimentLockedError as error:
-            _fail(error, args)
-        install_signal_handlers(opt['rank'])
-    return opt, args
-
-
-def install():
-    import basicsr.test
-    import basicsr.train
-    from basicsr.utils import options
-
-    replace(options, 'parse_options', parse_options, bound_in=(basicsr.train, basicsr.test))
