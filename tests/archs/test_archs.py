@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from helpers import model_options
 
-import deconv_basicsr  # noqa: F401  (registers the archs)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.archs import build_network
 from basicsr.archs.edsr_arch import EDSR
 from basicsr.models import build_model

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-import deconv_basicsr  # noqa: F401  (makes BasicSR importable, registers Bicubic)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.archs import build_network
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
@@ -16,7 +16,7 @@ from deconv_basicsr.prepare import list_images, prepare_benchmark, read_image
 from deconv_basicsr.experiments.tables import read_test_logs
 from helpers import check_python, load_script
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / 'shared' / 'datasets'
 
 pytestmark = pytest.mark.skipif(not (SHARED / 'Set5').is_dir(), reason=f'{SHARED} not found')

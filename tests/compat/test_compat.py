@@ -1,4 +1,4 @@
-"""BasicSR compatibility patches (``deconv_basicsr.compat``) and the auto-load hook.
+"""BasicSR 1.4.2's version-gated shims (``deconv_basicsr.compat``) and the auto-load hook.
 
 The hook tests run fresh interpreters, so they test the installed package (``pip install -e .``):
 the ``.pth`` file in site-packages is what they exercise.
@@ -11,13 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-import deconv_basicsr  # noqa: F401  (applies the patches)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.models.base_model import BaseModel
 from basicsr.models.lr_scheduler import MultiStepRestartLR
 from basicsr.utils import options
 
 from deconv_basicsr import compat
 from deconv_basicsr.layers import FastDeconv
+from deconv_basicsr.compat.patching import replace_in_main_script
 from helpers import check_python, subprocess_env
 
 NOT_INSTALLED = 'is deconv-basicsr installed (pip install -e .)? Its .pth file installs the hook'
@@ -67,9 +68,7 @@ def test_apply_is_idempotent():
     import basicsr.train
 
     before = (BaseModel.model_ema, options.parse_options, basicsr.train.load_resume_state)
-    compat.apply()
-    compat._applied = False  # force a second full pass: each patch must notice it is in place
-    compat.apply()
+    assert compat.apply() and compat.apply()  # a second full pass: each shim notices it is in place
     assert (BaseModel.model_ema, options.parse_options, basicsr.train.load_resume_state) == before
     assert BaseModel.model_ema.__wrapped__.__qualname__ == 'BaseModel.model_ema'
 
@@ -84,8 +83,34 @@ def test_hook_loads_plugin_on_import_basicsr():
 
 
 def test_importing_plugin_first_works_with_hook():
-    state = report('import deconv_basicsr, basicsr\n')
+    state = report('import deconv_basicsr.plugin, basicsr\n')
     assert state['DeconvEDSR'] and not state['hook_installed']
+
+
+def test_importing_the_archs_first_works_with_hook():
+    """``deconv_basicsr.archs`` imports BasicSR through the hook, which loads the whole plugin (the model too)."""
+    state = report('import deconv_basicsr.archs\n'
+                   'from basicsr.utils.registry import MODEL_REGISTRY\n'
+                   'assert "DeconvSRModel" in MODEL_REGISTRY\n')
+    assert state['DeconvEDSR'] and not state['hook_installed']
+
+
+def test_layers_import_no_basicsr():
+    state = report('import deconv_basicsr.layers\nimport deconv_basicsr\n')
+    assert 'torch' in state['modules'] and 'basicsr' not in state['modules']
+    assert state['hook_installed']  # basicsr not imported yet: the hook still waits for it
+
+
+def test_another_basicsr_version_gets_a_warning_and_no_shims(monkeypatch):
+    import basicsr
+    import basicsr.train
+
+    from deconv_basicsr.compat import resume
+
+    monkeypatch.setattr(basicsr, '__version__', '1.4.3')
+    monkeypatch.setattr(resume, 'install', lambda: pytest.fail('a shim was installed'))
+    with pytest.warns(RuntimeWarning, match='targets BasicSR 1.4.2, found 1.4.3'):
+        assert compat.apply() is False
 
 
 def test_process_without_basicsr_pays_nothing():
@@ -103,7 +128,7 @@ def test_env_var_switches_hook_off():
     assert 'basicsr' in state['modules'] and 'deconv_basicsr' not in state['modules']
     assert not state['FastDeconv']
     # Explicit import still works, stand-in included.
-    state = report('import deconv_basicsr, basicsr\n', env=env)
+    state = report('import deconv_basicsr.plugin, basicsr\n', env=env)
     assert state['DeconvEDSR']
 
 
@@ -171,15 +196,16 @@ def test_main_train_script_is_patched(monkeypatch):
         func.__module__ = '__main__'
         setattr(main, func.__name__, func)
     monkeypatch.setitem(sys.modules, '__main__', main)
-    assert compat.patch_main_train_script()
+    assert options.parse_options.__wrapped__.__module__ == 'basicsr.utils.options'
+    with pytest.raises(SystemExit):  # BasicSR's parse_options, after the shim, on pytest's command line
+        options.parse_options('.', is_train=True)
     assert main.load_resume_state is compat.load_resume_state
-    assert not compat.patch_main_train_script()  # already done
 
     # A script that only uses BasicSR's train_pipeline is left alone.
     other = types.ModuleType('__main__')
     other.train_pipeline = train_pipeline
     monkeypatch.setitem(sys.modules, '__main__', other)
-    assert not compat.patch_main_train_script()
+    assert not replace_in_main_script('load_resume_state', compat.load_resume_state)
 
 
 class _TinyModel(BaseModel):
@@ -193,16 +219,6 @@ class _TinyModel(BaseModel):
 def _tiny_net(seed):
     torch.manual_seed(seed)
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), FastDeconv(8, 3, 3, padding=1, block=8))
-
-
-def test_any_torch_optimizer_from_the_option_file():
-    params = [nn.Parameter(torch.zeros(2))]
-    sgd = BaseModel.get_optimizer(None, 'SGD', params, 0.1, momentum=0.9, weight_decay=0)
-    assert type(sgd) is torch.optim.SGD and sgd.defaults['momentum'] == 0.9 and sgd.defaults['lr'] == 0.1
-    adam = BaseModel.get_optimizer(None, 'Adam', params, 1e-4, betas=[0.9, 0.99])
-    assert type(adam) is torch.optim.Adam and tuple(adam.defaults['betas']) == (0.9, 0.99)
-    with pytest.raises(ValueError, match="'Sgd' is not an optimizer of torch.optim; choose one of .*SGD"):
-        BaseModel.get_optimizer(None, 'Sgd', params, 0.1)
 
 
 def test_model_ema_copies_buffers():

@@ -10,7 +10,7 @@ from deconv_basicsr.experiments import benchmark
 from deconv_basicsr.experiments.reference_layer import ReferenceDeconv
 from deconv_basicsr.layers import FastDeconv
 
-BENCHMARK = str(Path(__file__).resolve().parents[1] / 'scripts' / 'benchmark.py')
+BENCHMARK = str(Path(__file__).resolve().parents[2] / 'scripts' / 'benchmark.py')
 
 
 @pytest.mark.parametrize('kwargs', [dict(block=4), dict(block=8, n_iter=15, stride=2)])

@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import model_options
 
-import deconv_basicsr  # noqa: F401  (registers the archs and DeconvSRModel)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.models import build_model
 
 from deconv_basicsr.experiments.mechanism import FIELDS, first_fall  # registers ProbedSRModel

@@ -16,7 +16,7 @@ from deconv_basicsr.experiments.eval_stats import (EvalStatsRun, Settings, Shado
                                                    read_output, seeds_summary)
 from deconv_basicsr.experiments.inprocess import load_pairs, mean_psnr, train_step
 
-SCRIPTS = Path(__file__).resolve().parents[1] / 'scripts'
+SCRIPTS = Path(__file__).resolve().parents[2] / 'scripts'
 
 
 @pytest.fixture(scope='module')

@@ -12,7 +12,7 @@ import torch
 import yaml
 from helpers import check_python
 
-import deconv_basicsr  # noqa: F401  (registers the archs)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.archs import build_network
 
 from deconv_basicsr.experiments import curves as cv
@@ -21,7 +21,7 @@ from deconv_basicsr.experiments.design import PAIRS, PRESETS, Condition, Run, ne
 from deconv_basicsr.experiments.report import compare, verdict, write_record
 from deconv_basicsr.experiments.runner import is_finished
 
-STUDY = str(Path(__file__).resolve().parents[1] / 'scripts' / 'study.py')
+STUDY = str(Path(__file__).resolve().parents[2] / 'scripts' / 'study.py')
 
 
 def test_interval_p_value_holm_and_power():

@@ -1,4 +1,4 @@
-"""FastDeconv against an explicit, unfolded statement of network deconvolution (tests/reference_deconv.py)."""
+"""FastDeconv against an explicit, unfolded statement of network deconvolution (``deconv_basicsr.experiments.reference_layer``)."""
 import copy
 import warnings
 
@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from deconv_basicsr.layers import FastDeconv
 from deconv_basicsr.layers.isqrt import newton_schulz, spectral
-from reference_deconv import ReferenceLayer, newton_schulz_reference, patch_statistics, whitened_conv
+from deconv_basicsr.experiments.reference_layer import ReferenceLayer, newton_schulz_reference, patch_statistics, whitened_conv
 
 METHODS = ['newton_schulz', 'spectral']
 

@@ -6,7 +6,7 @@ from torch.nn import functional as F
 
 from deconv_basicsr.layers import FastDeconv
 from deconv_basicsr.layers.isqrt import METHODS, isqrt
-from reference_deconv import newton_schulz_reference
+from deconv_basicsr.experiments.reference_layer import newton_schulz_reference
 
 CONDITIONS = [1e1, 1e3, 1e6, 1e9]
 

@@ -6,13 +6,13 @@ import torch
 from helpers import model_options
 from torch import nn
 
-import deconv_basicsr  # noqa: F401  (patches BasicSR, registers the archs and DeconvSRModel)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.models import build_model
 
 from deconv_basicsr.archs.deconv_srcnn_arch import DeconvSRCNN
 from deconv_basicsr.layers import FastDeconv
 from deconv_basicsr.layers.recalibrate import recalibrate_deconv_stats
-from reference_deconv import patch_statistics
+from deconv_basicsr.experiments.reference_layer import patch_statistics
 
 
 def _images(n, c=4, size=12, seed=0):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.utils.matlab_functions import imresize as basicsr_imresize
 
 from deconv_basicsr.imresize import bicubic_downscale, imresize, resize_matrix

@@ -6,14 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.data.paired_image_dataset import PairedImageDataset
 
 from deconv_basicsr.imresize import imresize
 from deconv_basicsr.prepare import prepare_benchmark
 from helpers import check_python, load_script
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_hr_folder(folder):

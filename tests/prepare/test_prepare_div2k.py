@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 import deconv_basicsr.prepare.div2k as div2k
 from deconv_basicsr.prepare import download_div2k, prepare_div2k_train, prepare_div2k_valid, read_meta_info
 

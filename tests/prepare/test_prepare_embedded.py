@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
-import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.data.paired_image_dataset import PairedImageDataset
 
 from deconv_basicsr.prepare import read_meta_info
 from deconv_basicsr.prepare.embedded import EMBEDDED_TRAIN, EMBEDDED_VALID
 from helpers import check_python, load_script
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope='module')

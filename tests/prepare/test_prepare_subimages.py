@@ -6,7 +6,7 @@ import lmdb
 import numpy as np
 import pytest
 
-import deconv_basicsr  # noqa: F401  (makes BasicSR importable)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.data.paired_image_dataset import PairedImageDataset
 
 import deconv_basicsr.prepare.subimages as subimages

@@ -8,20 +8,25 @@ import random
 import pytest
 import torch
 
-import deconv_basicsr  # noqa: F401  (installs the data-order wrapper)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from helpers import write_image_pairs
 
 
 def train_loader(gt_dir, lq_dir, seed, enlarge=3):
-    from basicsr.data import build_dataloader, build_dataset
+    from basicsr.data import build_dataloader as basicsr_build_dataloader
+    from basicsr.data import build_dataset
     from basicsr.data.data_sampler import EnlargedSampler
+
+    from deconv_basicsr.training.data_order import build_dataloader
+    from deconv_basicsr.training.resumable import ResumePosition
 
     opt = dict(name='order', type='PairedImageDataset', dataroot_gt=gt_dir, dataroot_lq=lq_dir,
                io_backend=dict(type='disk'), gt_size=16, use_hflip=True, use_rot=True, phase='train', scale=2,
                num_worker_per_gpu=0, batch_size_per_gpu=2, dataset_enlarge_ratio=enlarge, prefetch_mode=None)
     dataset = build_dataset(opt)
     sampler = EnlargedSampler(dataset, 1, 0, enlarge)
-    return build_dataloader(dataset, opt, num_gpu=0, dist=False, sampler=sampler, seed=seed), sampler
+    return build_dataloader(basicsr_build_dataloader, ResumePosition(), dataset, opt, num_gpu=0, dist=False,
+                            sampler=sampler, seed=seed), sampler
 
 
 def epoch_indices(loader, sampler, epoch):

@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from torch import distributed as dist
 from torch import nn
 
-import deconv_basicsr  # noqa: F401  (registers the archs)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.archs import build_network
 
 from deconv_basicsr.layers import FastDeconv

@@ -7,12 +7,12 @@ import lmdb
 import pytest
 import torch
 
-import deconv_basicsr  # noqa: F401  (applies the patches, registers the archs)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.models import build_model
 
-from deconv_basicsr import compat
-from deconv_basicsr.compat import OptionPathError, check_startup
+from deconv_basicsr import training
+from deconv_basicsr.training import OptionPathError, check_startup
 from deconv_basicsr.prepare import write_lmdb_from_folder
 from deconv_basicsr.layers import FastDeconv
 from helpers import (check_python, copy_basicsr_script, run_python, sr_options, sr_test_options, tiny_network,
@@ -124,7 +124,7 @@ def test_basicsr_train_script_reports_a_missing_path_before_creating_anything(tm
     ({'type': 'DeconvEDSRR'}, 'network_g.type'),
 ], ids=['block', 'sampling_stride', 'unknown', 'kernel', 'stride', 'pattern', 'type'])
 def test_bad_network_options_are_named_by_key(tmp_path, network_g, key):
-    with pytest.raises(compat.OptionValueError, match=rf'^{key}\b.*fix {key}'):
+    with pytest.raises(training.OptionValueError, match=rf'^{key}\b.*fix {key}'):
         build_model(_opt(tmp_path, network_g))
 
 
@@ -155,7 +155,7 @@ def test_bad_network_option_fails_at_start_up_in_a_few_lines(tmp_path):
     ({'type': 'EDSR', 'num_out_ch': 3}, 'network_g.num_in_ch: required by EDSR, missing'),
 ], ids=['nested', 'nested_value', 'missing'])
 def test_network_options_are_checked_against_the_arch_signature(tmp_path, network_g, message):
-    with pytest.raises(compat.OptionValueError) as info:
+    with pytest.raises(training.OptionValueError) as info:
         check_startup(_opt(tmp_path, network_g))
     assert str(info.value).startswith(message)
 
@@ -163,11 +163,11 @@ def test_network_options_are_checked_against_the_arch_signature(tmp_path, networ
 def test_model_options_are_checked_at_start_up(tmp_path):
     opt = _opt(tmp_path)
     opt['model_type'] = 'DeconvSRModl'
-    with pytest.raises(compat.OptionValueError, match="^model_type: 'DeconvSRModl' is not a registered model; "
+    with pytest.raises(training.OptionValueError, match="^model_type: 'DeconvSRModl' is not a registered model; "
                                                       'did you mean DeconvSRModel?'):
         check_startup(opt)
     opt['model_type'], opt['val']['recalibrate_batches'] = 'DeconvSRModel', -1
-    with pytest.raises(compat.OptionValueError, match=r'^val.recalibrate_batches: DeconvSRModel takes an int >= 0'):
+    with pytest.raises(training.OptionValueError, match=r'^val.recalibrate_batches: DeconvSRModel takes an int >= 0'):
         check_startup(opt)
 
 
@@ -186,7 +186,7 @@ def test_truncated_png_is_named(tmp_path):
     dataset = _dataset(gt_dir, lq_dir)
     bad_index = [Path(p['lq_path']) for p in dataset.paths].index(bad)  # BasicSR lists folders unsorted
     assert dataset[1 - bad_index]['lq'].shape == (3, 16, 16)
-    with pytest.raises(compat.CorruptImageError, match=rf'Cannot decode image {re.escape(str(bad))}: .*truncated'):
+    with pytest.raises(training.CorruptImageError, match=rf'Cannot decode image {re.escape(str(bad))}: .*truncated'):
         dataset[bad_index]
 
 
@@ -203,7 +203,7 @@ def test_corrupt_and_missing_lmdb_entries_are_named(tmp_path):
 
     dataset = _dataset(gt_lmdb, lq_lmdb, 'lmdb')
     assert dataset[0]['gt'].shape == (3, 32, 32)
-    with pytest.raises(compat.CorruptImageError, match=rf"key '0001' of LMDB {re.escape(lq_lmdb)}"):
+    with pytest.raises(training.CorruptImageError, match=rf"key '0001' of LMDB {re.escape(lq_lmdb)}"):
         dataset[1]
     with pytest.raises(KeyError, match=rf"No entry for key '0002' of LMDB {re.escape(lq_lmdb)}"):
         dataset[2]
@@ -216,7 +216,7 @@ def test_images_are_checked_at_start_up(tmp_path):
     bad = Path(val['dataroot_lq'], '0001.png')
     good = bad.read_bytes()
     bad.write_bytes(good[:40])
-    with pytest.raises(compat.CorruptImageError, match=rf'Cannot decode image {re.escape(str(bad))}'):
+    with pytest.raises(training.CorruptImageError, match=rf'Cannot decode image {re.escape(str(bad))}'):
         check_startup(opt)
     bad.write_bytes(good)
 
@@ -231,12 +231,12 @@ def test_images_are_checked_at_start_up(tmp_path):
         txn.put(b'0001', txn.get(b'0001')[:50])  # truncated value: found only when decoding
     env.close()
     check_startup(opt)
-    with pytest.raises(compat.CorruptImageError, match=rf"key '0001' of LMDB {re.escape(lq_lmdb)}"):
+    with pytest.raises(training.CorruptImageError, match=rf"key '0001' of LMDB {re.escape(lq_lmdb)}"):
         check_startup(opt, all_images=True)
     env = lmdb.open(lq_lmdb)
     with env.begin(write=True) as txn:
         txn.delete(b'0000')  # listed in meta_info.txt, gone from the database
     env.close()
     missing = r"datasets.train: 1 key\(s\) of .*lq.lmdb/meta_info.txt are not in the LMDB \(first: '0000'\)"
-    with pytest.raises(compat.DatasetError, match=missing):
+    with pytest.raises(training.DatasetError, match=missing):
         check_startup(opt)

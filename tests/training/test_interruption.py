@@ -16,12 +16,12 @@ import pytest
 import torch
 import yaml
 
-import deconv_basicsr  # noqa: F401  (registers the archs)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 
 from deconv_basicsr.prepare import write_lmdb_from_folder
 from helpers import check_python, run_python, subprocess_env, write_image_pairs, write_options
 
-QUICKSTART = Path(__file__).resolve().parents[1] / 'options' / 'quickstart_deconv_edsr_x2.yml'
+QUICKSTART = Path(__file__).resolve().parents[2] / 'options' / 'quickstart_deconv_edsr_x2.yml'
 TRAIN = ['-m', 'deconv_basicsr.train', '-opt']
 
 
@@ -164,7 +164,7 @@ def test_sigint_saves_the_iteration_and_the_printed_command_resumes_exactly(tmp_
 
 def test_a_second_signal_stops_at_once():
     code = ('import os, signal, time\n'
-            'from deconv_basicsr.compat.interruption import install_signal_handlers, stop_request\n'
+            'from deconv_basicsr.training.interruption import install_signal_handlers, stop_request\n'
             'install_signal_handlers()\n'
             'os.kill(os.getpid(), signal.SIGTERM)\n'
             'print("requested:", stop_request(), flush=True)\n'

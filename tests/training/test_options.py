@@ -8,14 +8,14 @@ import pytest
 import torch
 import yaml
 
-import deconv_basicsr  # noqa: F401  (makes BasicSR importable, registers the archs)
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.archs import build_network
 from basicsr.utils.options import ordered_yaml
 
-from deconv_basicsr.compat import OptionPathError, check_option_file, check_option_paths
-from deconv_basicsr.compat.options import read_options as parse_options
+from deconv_basicsr.training import OptionPathError, check_option_file, check_option_paths
+from deconv_basicsr.training.options import read_options as parse_options
 
-OPTIONS = Path(__file__).resolve().parents[1] / 'options'
+OPTIONS = Path(__file__).resolve().parents[2] / 'options'
 TRAINED = [('edsr', s) for s in (2, 3, 4)] + [('edsr_deconv', s) for s in (2, 3, 4)] + \
     [('srcnn', s) for s in (2, 3)] + [('srcnn_deconv', s) for s in (2, 3)]
 TEST_SETS = ['Set5', 'Set14', 'B100', 'Urban100', 'DIV2K100']
