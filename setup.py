@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 # "__editable__.*.pth", which must install its finder before this line can import the module.
 PTH_NAME = 'deconv_basicsr_autoload.pth'
 PTH_CONTENT = 'import _deconv_basicsr_autoload\n'
+STUDY_REQUIRES = ['matplotlib']
 
 
 def read_version():
@@ -69,7 +70,7 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['deconv_basicsr', 'deconv_basicsr.*']),
     py_modules=['_deconv_basicsr_autoload'],
-    python_requires='>=3.8',
+    python_requires='>=3.10',  # torch 2.14 needs it
     install_requires=[
         'torch',
         'torchvision',
@@ -81,9 +82,9 @@ setup(
         'tqdm',
         'scikit-image',  # ships the photos of the embedded default dataset
         'setuptools',  # BasicSR imports distutils, which Python 3.12 no longer has
-        'matplotlib',
     ],
-    extras_require={'test': ['pytest']},
+    # The research code (deconv_basicsr.experiments, scripts/study.py and the other studies) plots its record.
+    extras_require={'study': STUDY_REQUIRES, 'test': ['pytest', *STUDY_REQUIRES]},
     entry_points={
         'console_scripts': [
             'deconv-basicsr-train = deconv_basicsr.train:main',
