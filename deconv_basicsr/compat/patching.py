@@ -10,7 +10,6 @@ the script body has run: ``replace_in_main_script`` handles that, at the start o
 Every installed function is marked, so installing twice is a no-op (``deconv_basicsr.compat.apply`` is
 idempotent).
 """
-import contextlib
 import functools
 import sys
 
@@ -86,18 +85,3 @@ def replace_in_main_script(name, replacement):
     _install(main, name, replacement, func, ())
     return True
 
-
-@contextlib.contextmanager
-def swapped(replacements):
-    """Within: each ``(owner, name, new)`` of ``replacements`` is ``owner.<name>``; restored on exit.
-
-    For what a caller turns on around one call (the project's pipelines), not for the whole process.
-    """
-    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in replacements]
-    try:
-        for owner, name, new in replacements:
-            setattr(owner, name, new)
-        yield
-    finally:
-        for owner, name, original in reversed(originals):
-            setattr(owner, name, original)

@@ -61,7 +61,7 @@ def imfrombytes(content, flag='color', float32=False):
 
 
 def replacements():
-    """``(owner, name, new)`` for ``patching.swapped``: ``FileClient.get`` and every ``imfrombytes`` of BasicSR."""
+    """``(owner, name, new)`` for ``pipeline.swapped``: ``FileClient.get`` and every ``imfrombytes`` of BasicSR."""
     from basicsr.utils import file_client, img_util
 
     original_get = file_client.FileClient.get

@@ -2,7 +2,7 @@
 
 ``train_pipeline`` and ``test_pipeline`` run ``basicsr.train.train_pipeline`` and
 ``basicsr.test.test_pipeline`` unchanged, with some of the functions they call replaced for the duration of
-the call only (``patching.swapped``); nothing is left changed in BasicSR afterwards:
+the call only (``swapped``); nothing is left changed in BasicSR afterwards:
 
 * ``parse_options``: the one place where a run starts. The options are read once (``options``), checked
   (``checks.check_startup``; a failure prints its message and exits with code 1 before anything is written,
@@ -18,11 +18,24 @@ the call only (``patching.swapped``); nothing is left changed in BasicSR afterwa
 ``python -m deconv_basicsr.train`` and ``python -m deconv_basicsr.test`` call them with the current directory
 as root path; a script of one's own calls them as BasicSR's ``train.py`` calls ``train_pipeline``.
 """
+import contextlib
 import os
 import sys
 
-from deconv_basicsr.compat.patching import swapped
 from deconv_basicsr.training.resumable import ResumePosition, resumable
+
+
+@contextlib.contextmanager
+def swapped(replacements):
+    """Within: each ``(owner, name, new)`` of ``replacements`` is ``owner.<name>``; restored on exit."""
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in replacements]
+    try:
+        for owner, name, new in replacements:
+            setattr(owner, name, new)
+        yield
+    finally:
+        for owner, name, original in reversed(originals):
+            setattr(owner, name, original)
 
 
 def _fail(error, args):

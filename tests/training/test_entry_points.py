@@ -17,11 +17,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from helpers import (check_python, copy_basicsr_script, sr_options, sr_test_options, tiny_network,
                      write_options)
 
-ARCHS = [
-    'EDSR',
-    pytest.param('DeconvEDSR', marks=pytest.mark.skipif('DeconvEDSR' not in ARCH_REGISTRY,
-                                                        reason='DeconvEDSR is not registered')),
-]
+ARCHS = ['EDSR', 'DeconvEDSR']
 
 
 def _buffer_keys(network_g):
