@@ -14,14 +14,16 @@ One module per defect; each opens with the defect, the BasicSR function it repla
 * ``interruption``: Ctrl-C loses the steps since the last checkpoint (``update_learning_rate``);
 * ``experiment_lock``: two runs can share an experiment folder;
 * ``model_options``: bad network options surface deep inside ``build_model``;
-* ``image_errors``: unreadable images crash far from their cause (``imfrombytes``, ``FileClient.get``).
+* ``image_errors``: unreadable images crash far from their cause (``imfrombytes``, ``FileClient.get``);
+* ``nonfinite``: a diverging run trains on, saves NaN and reports a PSNR (``SRModel.optimize_parameters``,
+  ``save``, validation).
 
 ``patching`` is the one helper that installs replacements, also where BasicSR imported the originals by
 name. ``apply()`` installs everything; it is idempotent and runs when ``deconv_basicsr`` is imported. The
 stand-in must exist when BasicSR is first imported; the modules import BasicSR inside their functions only.
 """
 from deconv_basicsr.compat import (cpu_distributed, data_order, ema_buffers, image_errors, interruption,
-                                   model_options, optimizers, options, resume, training_state)
+                                   model_options, nonfinite, optimizers, options, resume, training_state)
 from deconv_basicsr.compat.experiment_lock import ExperimentLockedError
 from deconv_basicsr.compat.image_errors import CorruptImageError
 from deconv_basicsr.compat.model_options import OptionValueError, check_model_options
@@ -43,5 +45,5 @@ def apply():
     import basicsr  # noqa: F401  (after the stand-in, which it needs)
 
     for module in (options, resume, ema_buffers, optimizers, cpu_distributed, data_order, training_state,
-                   interruption, model_options, image_errors):
+                   interruption, model_options, image_errors, nonfinite):
         module.install()
