@@ -8,7 +8,10 @@ banner and option dump, with a chained traceback. ``parse_options`` is replaced 
 test pipelines, BasicSR's scripts included, and is the one place where a run starts:
 
 1. ``read_options``: the command line and the option file, read once, as BasicSR reads them (same flags,
-   same derived keys; ``--force_yml`` applies before anything uses the options), plus ``--check_images``;
+   same derived keys; ``--force_yml`` applies before anything uses the options), plus ``--check_images``.
+   A missing, empty or invalid option file (``load_option_file``) is reported in a few lines, naming the
+   file and, for invalid YAML, the line and column. Checkpoint paths under ``experiments/`` are resolved
+   under the root path, where training writes them (``resolve_experiment_paths``);
 2. ``startup_checks.check_startup``: paths, model and network options, images. A failure prints its
    message and exits (code 1) before anything is written; ``--debug`` shows the traceback instead;
 3. torch.distributed (``cpu_distributed.init_processes``), the random seed as BasicSR sets it;
@@ -19,6 +22,7 @@ BasicSR's ``train.py`` run as a script has its own ``load_resume_state``: it is 
 moment it exists.
 """
 import argparse
+import os
 import random
 import sys
 from os import path as osp
@@ -52,6 +56,57 @@ def _force(opt, entry):
     target[last] = _postprocess_yml_value(value.strip())
 
 
+class OptionFileError(ValueError):
+    """An option file that cannot be read as options: missing, empty, not YAML, or not a mapping."""
+
+
+#: Keys BasicSR's ``parse_options`` reads from every option file.
+REQUIRED_KEYS = ('name', 'num_gpu', 'datasets', 'path')
+
+
+def load_option_file(path):
+    """The options of the YAML file ``path``, loaded as BasicSR loads them (ordered mappings).
+
+    Raises:
+        OptionFileError: Naming the file, and the line and column where YAML locates the error.
+    """
+    import yaml
+    from basicsr.utils.options import ordered_yaml
+
+    try:
+        with open(path, mode='r') as f:
+            opt = yaml.load(f, Loader=ordered_yaml()[0])
+    except FileNotFoundError:
+        raise OptionFileError(f'Option file {path}: not found (relative to {os.getcwd()})') from None
+    except IsADirectoryError:
+        raise OptionFileError(f'Option file {path}: is a folder, not a file') from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, 'problem_mark', None)
+        where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark is not None else ''
+        problem = getattr(error, 'problem', None) or str(error)
+        context, start = getattr(error, 'context', None), getattr(error, 'context_mark', None)
+        if context and start is not None:
+            problem += f' ({context} from line {start.line + 1}, column {start.column + 1})'
+        raise OptionFileError(f'Option file {path}: not valid YAML{where}: {problem}') from None
+    if opt is None:
+        raise OptionFileError(f'Option file {path}: empty (it holds no options)')
+    if not isinstance(opt, dict):
+        raise OptionFileError(f'Option file {path}: holds a {type(opt).__name__}, not options (key: value lines)')
+    return opt
+
+
+def resolve_experiment_paths(opt, root_path):
+    """Resolve relative checkpoint paths under ``experiments/`` (``path.pretrain_network_*``, ``resume_state``)
+    under ``root_path``, where training writes them: from BasicSR's own scripts the root path is the BasicSR
+    checkout, not the current directory that dataset paths are relative to."""
+    if osp.abspath(root_path) == os.getcwd():
+        return
+    for key, value in opt['path'].items():
+        if (isinstance(value, str) and ('resume_state' in key or 'pretrain_network' in key) and not osp.isabs(value)
+                and value.replace('\\', '/').startswith('experiments/')):
+            opt['path'][key] = osp.join(root_path, value)
+
+
 def read_options(root_path, is_train=True):
     """The options of this run, as BasicSR's ``parse_options`` returns them, without starting anything.
 
@@ -61,12 +116,13 @@ def read_options(root_path, is_train=True):
         tuple[dict, argparse.Namespace]: Options and command-line arguments.
     """
     import torch
-    import yaml
-    from basicsr.utils.options import ordered_yaml
 
     args = _command_line()
-    with open(args.opt, mode='r') as f:
-        opt = yaml.load(f, Loader=ordered_yaml()[0])
+    opt = load_option_file(args.opt)
+    missing = [key for key in REQUIRED_KEYS if key not in opt]
+    if missing:
+        raise OptionFileError(f"Option file {args.opt}: no {', '.join(missing)} (BasicSR needs "
+                              f"{', '.join(REQUIRED_KEYS)})")
     for entry in args.force_yml or []:
         _force(opt, entry)
 
@@ -91,6 +147,7 @@ def read_options(root_path, is_train=True):
     for key, val in opt['path'].items():
         if (val is not None) and ('resume_state' in key or 'pretrain_network' in key):
             opt['path'][key] = osp.expanduser(val)
+    resolve_experiment_paths(opt, root_path)
 
     if is_train:
         experiments_root = osp.join(root_path, 'experiments', opt['name'])
@@ -111,8 +168,6 @@ def read_options(root_path, is_train=True):
 
 def _fail(error, args):
     """Report a start-up error in a few lines (the traceback with ``--debug``) and exit."""
-    import os
-
     if args.debug:
         raise error
     if os.environ.get('RANK', '0') == '0':  # once, not by every process of a torchrun
@@ -135,7 +190,10 @@ def parse_options(root_path, is_train=True):
     from deconv_basicsr.compat.startup_checks import DatasetError, OptionPathError, check_startup
 
     resume.patch_main_train_script()
-    opt, args = read_options(root_path, is_train)
+    try:
+        opt, args = read_options(root_path, is_train)
+    except OptionFileError as error:
+        _fail(error, _command_line())
     try:
         check_startup(opt, source=args.opt, all_images=args.check_images)
     except (OptionPathError, OptionValueError, DatasetError, CorruptImageError) as error:

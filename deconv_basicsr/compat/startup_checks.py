@@ -98,11 +98,9 @@ def check_option_file(opt_path):
     Returns:
         dict: The loaded options.
     """
-    import yaml
-    from basicsr.utils.options import ordered_yaml
+    from deconv_basicsr.compat.options import load_option_file
 
-    with open(opt_path) as f:
-        opt = yaml.load(f, Loader=ordered_yaml()[0])
+    opt = load_option_file(opt_path)
     check_option_paths(opt)
     return opt
 
