@@ -101,3 +101,33 @@ def test_ci_runs_the_readme_commands():
     tests = [line.split(' || ')[0] for line in ci_lines if line.startswith('python -m pytest')]
     assert len(install) == 1 and len(tests) == 1
     assert install[0] in readme_lines and tests[0] in readme_lines
+
+
+def test_readme_basicsr_scripts_pair_connects(tmp_path, image_pairs):
+    """The README's pair, as written, from the project beside a BasicSR checkout (its unedited scripts):
+    ``python ../BasicSR/basicsr/train.py -opt options/train_x.yml`` then ``.../test.py -opt options/test_x.yml``.
+    Training writes under the checkout (BasicSR's root path); the test option file's relative
+    ``experiments/...`` checkpoint must be that one, not a same-named one in the project's own folder."""
+    checkout, project = tmp_path / 'BasicSR', tmp_path / 'project'
+    train_script = Path('..', 'BasicSR', copy_basicsr_script(checkout, 'train.py'))
+    test_script = Path('..', 'BasicSR', copy_basicsr_script(checkout, 'test.py'))
+    network_g = tiny_network('DeconvEDSR')
+    checkpoint = 'experiments/tiny_x2/models/net_g_latest.pth'  # as the project's test option files give it
+    train_opt = sr_options('tiny_x2', *image_pairs, network_g, total_iter=2)
+    train_opt.pop('val')
+    test_opt = sr_test_options('tiny_x2', *image_pairs, network_g, checkpoint)
+    options = project / 'options'
+    options.mkdir(parents=True)
+    write_options(options / 'train_tiny_x2.yml', train_opt)
+    write_options(options / 'test_tiny_x2.yml', test_opt)
+    decoy = project / checkpoint  # a model of the same name in the project's folder must not be the one tested
+    decoy.parent.mkdir(parents=True)
+    torch.save({'params_ema': {}}, decoy)
+
+    check_python([str(train_script), '-opt', 'options/train_tiny_x2.yml'], cwd=project)
+    trained = checkout / checkpoint
+    assert trained.is_file()
+    result = check_python([str(test_script), '-opt', 'options/test_tiny_x2.yml'], cwd=project)
+    assert f'model from {trained}, with param key: [params_ema]' in result.stdout
+    assert '# psnr:' in result.stdout
+    assert (checkout / 'results' / 'tiny_x2').is_dir() and not (project / 'results').exists()
