@@ -3,6 +3,7 @@
 Every pipeline runs in a subprocess (BasicSR attaches its log file handler once per process) from
 ``tmp_path``, which is the root path: experiments land in ``tmp_path/experiments``.
 """
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import deconv_basicsr  # noqa: F401  (registers the archs)
 from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 
+from deconv_basicsr.experiments.quickstart import read_record
 from helpers import (check_python, copy_basicsr_script, sr_options, sr_test_options, tiny_network,
                      write_options)
 
@@ -101,6 +103,20 @@ def test_ci_runs_the_readme_commands():
     tests = [line.split(' || ')[0] for line in ci_lines if line.startswith('python -m pytest')]
     assert len(install) == 1 and len(tests) == 1
     assert install[0] in readme_lines and tests[0] in readme_lines
+
+
+def test_readme_quickstart_figures_come_from_the_record():
+    """Every PSNR and the timing the README's quickstart quotes are those of an entry of its record."""
+    root = Path(__file__).resolve().parent.parent
+    section = (root / 'README.md').read_text(encoding='utf-8').split('## Quickstart')[1].split('\n## ')[0]
+    record = read_record(root / 'docs' / 'quickstart' / 'runs.json')
+    psnrs = {entry['psnr'] for entry in record}
+    quoted = [float(x) for x in re.findall(r'(\d+\.\d{4}) dB', section)]
+    assert quoted and set(quoted) <= psnrs
+    shown = float(re.search(r'# psnr: ([\d.]+)', section).group(1))
+    assert shown in {round(psnr, 2) for psnr in psnrs}
+    minutes, seconds = map(int, re.search(r'took (\d+) min (\d+) s', section).groups())
+    assert 60 * minutes + seconds in {round(e['prepare_seconds'] + e['train_seconds']) for e in record}
 
 
 def test_readme_basicsr_scripts_pair_connects(tmp_path, image_pairs):
