@@ -76,6 +76,15 @@ class Variant:
         for _ in range(self.steps):
             train_step(self.model, self.optimizer, lq, gt)
 
+    def clear_step_state(self):
+        """Drop what the last step left for the next (gradients, the fast mode's held statistics): the next
+        step then frees only what it allocated, so the profiler can count its memory (on the CPU it warns of
+        a block freed that was allocated before it started)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        for module in self.model.modules():
+            if isinstance(module, FastDeconv):
+                module.load_fast_mode_state(None)
+
     @torch.no_grad()
     def evaluate(self, lq):
         self.model(lq)
@@ -112,6 +121,9 @@ def peak_memory(device, task):
         task()
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device)
+    # The profiler's own library logs every start and stop, and on a machine without GPUs an error about
+    # them, to stderr; it reads this at its first use. 6: above its highest level.
+    os.environ.setdefault('KINETO_LOG_LEVEL', '6')
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
         task()
     with tempfile.TemporaryDirectory() as folder:
@@ -127,7 +139,10 @@ def network_rows(network, device, lq, gt, settings):
     variants = build_variants(network, device, settings.stats_period)
     samples = side_by_side({v.name: partial(v.train, lq, gt) for v in variants}, settings.rounds, device, warmup=2)
     train = {v.name: [t / v.steps for t in samples[v.name]] for v in variants}  # seconds per step
-    peaks = {v.name: peak_memory(device, partial(v.train, lq, gt)) for v in variants} if settings.memory else {}
+    peaks = {}
+    for v in variants if settings.memory else ():
+        v.clear_step_state()
+        peaks[v.name] = peak_memory(device, partial(v.train, lq, gt))
     # Evaluation as in a validation run: eval mode throughout, so FastDeconv reuses its folded kernels.
     for v in variants:
         v.model.eval()

@@ -240,7 +240,38 @@ def _summary(steps, vals, seeds, arms, lr, val_freq, window=20):
                     values = [v for it, v in _series(steps, vals, arm, seed, key) if low < it <= high]
                     cells.append(f'{statistics.median(values):.4g}' if values else '–')
                 lines.append(f'| {seed} | {fall} | {ARM_LABELS[arm]} | {name} | ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines) + '\n'
+    return '\n'.join(lines + [''] + _steadiness(steps, vals, seeds, arms)) + '\n'
+
+
+def _steadiness(steps, vals, seeds, arms, after=100):
+    """Per arm and seed, over the steps past ``after`` (the first transient left out): medians of the probed
+    quantities, the median change from one step to the next of the kernel ``W`` and of the applied kernel
+    ``D·W`` (relative to its norm), and how often and how far validation falls below its running best."""
+    import statistics
+
+    from deconv_basicsr.experiments.design import ARM_LABELS
+
+    def step_change(series):
+        return statistics.median(abs(b - a) / b for (_, a), (_, b) in zip(series, series[1:]))
+
+    lines = [f'## Step by step, iterations {after + 1} on', '',
+             'Medians over the steps; "step change" is the median of |‖X‖ at step t − ‖X‖ at step t−1| / ‖X‖ at '
+             'step t. Falls: validations 1 dB or more below the running best, and the largest drop.', '',
+             '| arm | seed | cond | ‖D‖₂ | ‖W‖_F | ‖D·W‖_F | step change of ‖D‖₂ | step change of ‖W‖ | '
+             'step change of ‖D·W‖ | ‖∇W‖_F | loss | falls ≥ 1 dB | largest drop (dB) |', '|---|---|' + '---|' * 11]
+    for arm in arms:
+        for seed in seeds:
+            series = {key: [(it, v) for it, v in _series(steps, vals, arm, seed, key) if it > after]
+                      for key in ('cond', 'deconv_norm', 'kernel_norm', 'folded_norm', 'grad_norm', 'loss')}
+            medians = {key: statistics.median(v for _, v in s) for key, s in series.items()}
+            curve = [v for _, v in sorted(_series(steps, vals, arm, seed, 'psnr'))]
+            drops = [max(curve[:i + 1]) - v for i, v in enumerate(curve)]
+            lines.append(f'| {ARM_LABELS[arm]} | {seed} | {medians["cond"]:.3g} | {medians["deconv_norm"]:.3g} | '
+                         f'{medians["kernel_norm"]:.3g} | {medians["folded_norm"]:.3g} | '
+                         f'{step_change(series["deconv_norm"]):.2%} | {step_change(series["kernel_norm"]):.2%} | {step_change(series["folded_norm"]):.2%} | '
+                         f'{medians["grad_norm"]:.3g} | {medians["loss"]:.3g} | '
+                         f'{sum(d >= 1 for d in drops)} of {len(drops)} | {max(drops):.2f} |')
+    return lines
 
 
 def main():

@@ -13,6 +13,7 @@ from os import path as osp
 
 from deconv_basicsr.experiments import curves as cv
 from deconv_basicsr.experiments.design import ARM_LABELS, PAIRS
+from deconv_basicsr.experiments.runner import is_diverged
 
 # The seed paper's Table 1 at x2 (Y-PSNR; EDSR-baseline and Deconv-EDSR, DIV2K, 300k iterations).
 PAPER_X2 = {'Set5': (38.034, 37.994), 'Set14': (33.598, 33.556), 'B100': (32.213, 32.174)}
@@ -159,7 +160,8 @@ def write_record(out, record, name, preset, records, val_set):
     tests = _collect_tests(out, record, records)
 
     planned = preset.runs()
-    complete = all(run in records for run in planned)
+    diverged = [run for run in planned if is_diverged(out, run.name)]
+    complete = all(run in records or run in diverged for run in planned)
     lines = [f'# Study, preset `{name}`', '', preset.description + '.', '',
              f'x{preset.scale}; batch {preset.batch_size}; Adam (betas 0.9, 0.99), L1; learning rate halved at '
              f"{', '.join(f'{f:.0%}' for f in preset.milestones) or 'no point'} of the iterations; validation PSNR "
@@ -173,6 +175,9 @@ def write_record(out, record, name, preset, records, val_set):
                 if preset.verdicts else ''), '',
              f'Runs in this record: {sum(run in records for run in planned)} of {len(planned)}'
              + ('.' if complete else ' (**partial**: rerun the command to complete it).'), '']
+    if diverged:
+        lines += [f'Diverged (stopped by the non-finite guard, so not in the curves; `diverged.txt` in each run\'s '
+                  f"folder): {', '.join(run.name for run in diverged)}.", '']
     lines += _verdict_table(preset, results)
     for family, (final_sign, iters_sign, claim) in CLAIMS.items():
         members = [(condition, results[condition]) for condition in preset.conditions

@@ -2,7 +2,9 @@
 
 Every run is one BasicSR experiment under ``out/`` (``experiments/<name>``, ``tb_logger/<name>``), started
 with ``python -m deconv_basicsr.train -opt <file> --auto_resume``: a run that was interrupted continues from
-its last training state, and a finished one (``models/net_g_latest.pth``) is skipped. Console output goes to
+its last training state, and a finished one (``models/net_g_latest.pth``) is skipped. A run the non-finite
+guard stops (exit code 3, ``deconv_basicsr.training.nonfinite``) diverged: its folder gets ``diverged.txt`` (the
+guard's report), it is not trained again, and the other runs go on. Console output goes to
 ``out/logs/<name>.log``. Every start of a training run appends a row to ``out/machines.csv`` (run, time,
 CPU, torch's CPU capability, torch version): on one machine and capability training is bit-reproducible,
 across processors it is not, so the record says where each run trained.
@@ -22,6 +24,8 @@ import yaml
 
 _ITER = re.compile(r'\[epoch:\s*\d+, iter:\s*([\d,]+)')
 MACHINE_FIELDS = ('run', 'started', 'cpu', 'capability', 'torch')
+#: The marker of a run stopped by the non-finite guard, in its experiment folder.
+DIVERGED = 'diverged.txt'
 
 
 def record_machine(out, name):
@@ -55,6 +59,11 @@ def is_finished(out, name, total_iter):
     return osp.isfile(osp.join(folder, 'models', 'net_g_latest.pth'))
 
 
+def is_diverged(out, name):
+    """Whether the run ``name`` under ``out`` was stopped by the non-finite guard (it is not trained again)."""
+    return osp.isfile(osp.join(out, 'experiments', name, DIVERGED))
+
+
 def write_options(out, opt):
     """Write ``opt`` to ``out/options/<name>.yml`` and return the path."""
     path = osp.join(out, 'options', f"{opt['name']}.yml")
@@ -64,7 +73,8 @@ def write_options(out, opt):
     return path
 
 
-def _run(command, out, log_path, threads, on_line=None):
+def _run(command, out, log_path, threads, on_line=None, accept=(0, )):
+    """Run ``command`` in ``out``, its output appended to ``log_path``; returns its exit code, one of ``accept``."""
     os.makedirs(osp.dirname(log_path), exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with open(log_path, 'a') as log, subprocess.Popen(
@@ -74,8 +84,9 @@ def _run(command, out, log_path, threads, on_line=None):
             log.flush()
             if on_line is not None:
                 on_line(line)
-    if proc.returncode != 0:
+    if proc.returncode not in accept:
         raise RuntimeError(f'{command[2]} {osp.basename(command[4])} failed (exit {proc.returncode}); see {log_path}')
+    return proc.returncode
 
 
 def train_all(out, options, jobs=1, threads=1, desc='training', entry='deconv_basicsr.train'):
@@ -87,9 +98,12 @@ def train_all(out, options, jobs=1, threads=1, desc='training', entry='deconv_ba
     """
     from tqdm import tqdm
 
+    from deconv_basicsr.training.nonfinite import EXIT_CODE
+
     out = osp.abspath(out)
     totals = {opt['name']: opt['train']['total_iter'] for opt in options}
-    done = {name: (total if is_finished(out, name, total) else 0) for name, total in totals.items()}
+    done = {name: (total if is_finished(out, name, total) or is_diverged(out, name) else 0)
+            for name, total in totals.items()}
     todo = [opt for opt in options if not done[opt['name']]]
     progress = tqdm(total=sum(totals.values()), initial=sum(done.values()), desc=desc, unit='it',
                     dynamic_ncols=True, smoothing=0.05)
@@ -111,8 +125,15 @@ def train_all(out, options, jobs=1, threads=1, desc='training', entry='deconv_ba
 
         with lock:
             record_machine(out, name)
-        _run([sys.executable, '-m', entry, '-opt', option_file, '--auto_resume'], out,
-             osp.join(out, 'logs', f'{name}.log'), threads, on_line)
+        log_path = osp.join(out, 'logs', f'{name}.log')
+        code = _run([sys.executable, '-m', entry, '-opt', option_file, '--auto_resume'], out, log_path, threads,
+                    on_line, accept=(0, EXIT_CODE))
+        if code == EXIT_CODE:
+            with open(log_path) as f:
+                report = f.read().splitlines()[-6:]
+            os.makedirs(osp.join(out, 'experiments', name), exist_ok=True)
+            with open(osp.join(out, 'experiments', name, DIVERGED), 'w') as f:
+                f.write('\n'.join(report) + '\n')
         with lock:
             progress.update(totals[name] - done[name])
             done[name] = totals[name]

@@ -32,6 +32,16 @@ def effective_block(in_channels, groups, block):
     return math.gcd(block, in_channels)
 
 
+def name_deconv_layers(network):
+    """Set each FastDeconv layer's ``module_path`` to its path in ``network`` (``body.3.conv1``), which its
+    warning names, and make the layers of ``network`` warn of non-finite statistics once together: the first
+    layer to meet them (a NaN reaches every layer after it)."""
+    reported = [False]
+    for name, module in network.named_modules():
+        if isinstance(module, FastDeconv):
+            module.module_path, module._nonfinite_reported = name or None, reported
+
+
 class FastDeconv(nn.Conv2d):
     """Convolution on whitened input patches, folded into the kernel (network deconvolution).
 
@@ -75,10 +85,12 @@ class FastDeconv(nn.Conv2d):
     ``(d,)`` and ``(d, d)``, and no ``num_batches_tracked`` (it starts at 0).
 
     Non-finite batch statistics (NaN or inf in the layer's input, or overflow) never reach the running
-    statistics: that training step leaves ``running_mean`` and ``running_deconv`` unchanged and a
-    ``RuntimeWarning`` names the layer and the step (on CUDA at the layer's next training step, to avoid a
-    device-to-host wait per layer). The step's own output is computed as usual (NaN in, NaN out), so the
-    loss shows it too.
+    statistics: that training step leaves ``running_mean`` and ``running_deconv`` unchanged. The first such
+    step raises a ``RuntimeWarning`` that names the layer (by ``module_path`` when set: its path in the
+    network) and the step, once: later ones are not reported, by this layer or, once ``name_deconv_layers``
+    has named a network's layers, by any layer of that network (on CUDA the report comes at the layer's next
+    training step, to avoid a device-to-host wait per layer). The step's own output is computed as usual
+    (NaN in, NaN out), so the loss shows it too.
 
     Fast mode (``stats_period > 1``): the batch statistics are computed without gradient once every
     ``stats_period`` training steps and held, as constants, for the steps in between; the running ones are
@@ -177,7 +189,9 @@ class FastDeconv(nn.Conv2d):
         self.stats_period = stats_period
         self.sync_stats = bool(sync_stats)
         self.stats_grad = bool(stats_grad)
+        self.module_path = None  # the layer's path in its network, named in warnings (name_deconv_layers)
         self._nonfinite_pending = None  # CUDA: (host copy of [non-finite flag, step], event) to report
+        self._nonfinite_reported = [False]  # report non-finite statistics once (shared: name_deconv_layers)
         self._held = None  # fast mode: (mean, deconv) of the last refresh, and steps since
         self._held_age = 0
         self._eval_cache = None  # eval mode: (inputs it was folded from, (weight, bias))
@@ -340,11 +354,14 @@ class FastDeconv(nn.Conv2d):
 
     def _warn_if_nonfinite(self, flags):
         nonfinite, step = flags.tolist()
-        if nonfinite:
+        if nonfinite and not self._nonfinite_reported[0]:
+            self._nonfinite_reported[0] = True
+            name = (f'FastDeconv {self.module_path}' if self.module_path else
+                    f'FastDeconv({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size})')
             warnings.warn(
-                f'FastDeconv({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}): batch '
-                f'statistics of training step {step} are not finite (NaN or inf in the input); the running '
-                'statistics were left unchanged', RuntimeWarning)
+                f'{name}: batch statistics of training step {step} are not finite (NaN or inf in its input, or '
+                'overflow); the running statistics were left unchanged, as they are at any later such step, '
+                'which is not reported again', RuntimeWarning)
 
     # ---- folding ----------------------------------------------------------------------------------------
 

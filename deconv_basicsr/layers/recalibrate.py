@@ -25,6 +25,8 @@ class _Sums:
 
     def append(self, stats):
         mean, cov, deconv = (t.double() for t in stats)
+        if not all(torch.isfinite(t).all() for t in (mean, cov, deconv)):
+            return  # as in training, non-finite statistics never reach the running ones
         self.count += 1
         self.mean = self.mean + mean
         if self.average == 'cov':
@@ -51,7 +53,9 @@ def recalibrate_deconv_stats(model, batches, forward=None, average='deconv'):
     """Replace the running statistics of every FastDeconv in ``model`` by those of ``batches``.
 
     Every batch runs through ``model`` as in training: each FastDeconv whitens its input with that input's
-    own statistics, so every layer sees inputs distributed as it saw them during training. Per layer,
+    own statistics, so every layer sees inputs distributed as it saw them during training. A batch whose
+    statistics in a layer are not finite (NaN or inf) is left out of that layer's; a layer with no finite
+    batch keeps its running statistics. Per layer,
     ``running_mean`` becomes the mean of the batch means and ``running_deconv`` the mean of the batch
     whitening matrices (``average='deconv'``: what the moving average averages, with equal weights), or the
     inverse square root (same ``n_iter`` Newton–Schulz function) of the batches' pooled covariance, the
@@ -97,7 +101,7 @@ def recalibrate_deconv_stats(model, batches, forward=None, average='deconv'):
 
     for layer, sums in records.items():
         if not sums.count:
-            continue  # not reached by this forward
+            continue  # not reached by this forward, or no batch was finite
         mean, deconv = sums.statistics(layer)
         layer.running_mean.copy_(mean)
         layer.running_deconv.copy_(deconv)

@@ -12,6 +12,7 @@ BasicSR alone. docs/compatibility.md lists what is where.
 * ``resumable``: ``ResumableModel`` (exact training states, the stop on Ctrl-C, any ``torch.optim``
   optimizer, distributed CPU networks) and ``ResumePosition``, where a run's data starts;
 * ``data_order``: seeded, resumable training data order;
+* ``nonfinite``: the non-finite guard (a diverging run stops, exit code 3, and never saves NaN);
 * ``interruption``, ``lock``, ``distributed``, ``images``: Ctrl-C, the experiment lock, distributed training
   on the CPU, image errors that name their file.
 """

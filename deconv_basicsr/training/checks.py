@@ -9,7 +9,7 @@ training and test pipelines (``pipeline.parse_options``):
 * ``check_option_paths``: dataset and checkpoint paths exist, named by their option key, with the command
   that produces them;
 * ``model_options.check_model_options``: model type, network specs (unknown keys, values) and the model's
-  own options;
+  own options; ``nonfinite.check_options``: the non-finite guard's (``train.nonfinite``);
 * ``check_dataset_images``: validation and test images decode; the keys listed in an LMDB's
   ``meta_info.txt`` are in the LMDB. Training images are decoded too on request (``--check_images``).
 """
@@ -190,8 +190,13 @@ def check_startup(opt, source=None, all_images=False):
         source (str, optional): The option file, named in messages.
         all_images (bool): Decode training images too.
     """
-    from deconv_basicsr.training.model_options import check_model_options
+    from deconv_basicsr.training import nonfinite
+    from deconv_basicsr.training.model_options import OptionValueError, check_model_options
 
     check_option_paths(opt)
     check_model_options(opt, source)
+    try:
+        nonfinite.check_options(opt)
+    except ValueError as error:
+        raise OptionValueError(f"{error} (fix it in {source or 'the option file'})") from None
     check_dataset_images(opt, all_images)

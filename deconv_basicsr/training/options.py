@@ -5,9 +5,11 @@ cannot see ``num_gpu`` or ``--force_yml``), and its pipelines then create the ex
 before anything is checked. ``read_options`` reads the command line and the option file once, as BasicSR
 does (same flags, same derived keys; ``--force_yml`` applies before anything uses the options), plus
 ``--check_images``, and starts nothing: the project's pipeline (``pipeline.parse_options``) checks them,
-then starts the run.
+then starts the run. A missing, empty or invalid option
+file raises ``OptionFileError`` naming the file and, for invalid YAML, the line and column.
 """
 import argparse
+import os
 import random
 from os import path as osp
 
@@ -38,13 +40,44 @@ def _force(opt, entry):
     target[last] = _postprocess_yml_value(value.strip())
 
 
+class OptionFileError(ValueError):
+    """An option file that cannot be read as options: missing, empty, not YAML, or not a mapping."""
+
+
+#: Keys BasicSR's ``parse_options`` reads from every option file.
+REQUIRED_KEYS = ('name', 'num_gpu', 'datasets', 'path')
+
+
 def load_options(path):
-    """The option file ``path`` as BasicSR loads it (YAML, mappings in file order)."""
+    """The options of the YAML file ``path``, loaded as BasicSR loads them (ordered mappings).
+
+    Raises:
+        OptionFileError: Naming the file, and the line and column where YAML locates the error.
+    """
     import yaml
     from basicsr.utils.options import ordered_yaml
 
-    with open(path, mode='r') as f:
-        return yaml.load(f, Loader=ordered_yaml()[0])
+    try:
+        with open(path, mode='r') as f:
+            opt = yaml.load(f, Loader=ordered_yaml()[0])
+    except FileNotFoundError:
+        raise OptionFileError(f'Option file {path}: not found (relative to {os.getcwd()})') from None
+    except IsADirectoryError:
+        raise OptionFileError(f'Option file {path}: is a folder, not a file') from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, 'problem_mark', None)
+        where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark is not None else ''
+        problem = getattr(error, 'problem', None) or str(error)
+        context, start = getattr(error, 'context', None), getattr(error, 'context_mark', None)
+        if context and start is not None:
+            problem += f' ({context} from line {start.line + 1}, column {start.column + 1})'
+        raise OptionFileError(f'Option file {path}: not valid YAML{where}: {problem}') from None
+    if opt is None:
+        raise OptionFileError(f'Option file {path}: empty (it holds no options)')
+    if not isinstance(opt, dict):
+        raise OptionFileError(f'Option file {path}: holds a {type(opt).__name__}, not options (key: value lines)')
+    return opt
+
 
 
 def read_options(root_path, is_train=True):
@@ -59,6 +92,10 @@ def read_options(root_path, is_train=True):
 
     args = _command_line()
     opt = load_options(args.opt)
+    missing = [key for key in REQUIRED_KEYS if key not in opt]
+    if missing:
+        raise OptionFileError(f"Option file {args.opt}: no {', '.join(missing)} (BasicSR needs "
+                              f"{', '.join(REQUIRED_KEYS)})")
     for entry in args.force_yml or []:
         _force(opt, entry)
 

@@ -4,7 +4,8 @@
 ``basicsr.test.test_pipeline`` unchanged, with some of the functions they call replaced for the duration of
 the call only (``swapped``); nothing is left changed in BasicSR afterwards:
 
-* ``parse_options``: the one place where a run starts. The options are read once (``options``), checked
+* ``parse_options``: the one place where a run starts. The options are read once (``options``; an option
+  file that cannot be read is reported in a few lines), checked
   (``checks.check_startup``; a failure prints its message and exits with code 1 before anything is written,
   ``--debug`` shows the traceback instead), then torch.distributed starts (``distributed``, the CPU
   included), the random seed is set as BasicSR sets it and, for training, the experiment lock is taken
@@ -38,9 +39,9 @@ def swapped(replacements):
             setattr(owner, name, original)
 
 
-def _fail(error, args):
-    """Report a start-up error in a few lines (the traceback with ``--debug``) and exit."""
-    if args.debug:
+def _fail(error, debug):
+    """Report a start-up error in a few lines (the traceback with ``debug``, BasicSR's ``--debug``) and exit."""
+    if debug:
         raise error
     if os.environ.get('RANK', '0') == '0':  # once, not by every process of a torchrun
         print(f'{error}\n({type(error).__name__}, found at start-up: nothing was written; --debug shows the '
@@ -59,13 +60,16 @@ def parse_options(root_path, is_train=True):
     from deconv_basicsr.training.interruption import install_signal_handlers
     from deconv_basicsr.training.lock import ExperimentLockedError, lock_experiment
     from deconv_basicsr.training.model_options import OptionValueError
-    from deconv_basicsr.training.options import read_options
+    from deconv_basicsr.training.options import OptionFileError, read_options
 
-    opt, args = read_options(root_path, is_train)
+    try:
+        opt, args = read_options(root_path, is_train)
+    except OptionFileError as error:
+        _fail(error, '--debug' in sys.argv)
     try:
         check_startup(opt, source=args.opt, all_images=args.check_images)
     except (OptionPathError, OptionValueError, DatasetError, CorruptImageError) as error:
-        _fail(error, args)
+        _fail(error, args.debug)
 
     if args.launcher == 'none':
         print('Disable distributed.', flush=True)
@@ -79,7 +83,7 @@ def parse_options(root_path, is_train=True):
         try:
             lock_experiment(opt)
         except ExperimentLockedError as error:
-            _fail(error, args)
+            _fail(error, args.debug)
         install_signal_handlers(opt['rank'])
     return opt, args
 

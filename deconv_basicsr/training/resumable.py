@@ -24,7 +24,9 @@ builds). It overrides ``BaseModel`` methods:
   (``interruption``): it saves the last finished iteration, at the ``ResumePosition`` the pipeline gave the
   model, and prints the command that resumes it;
 * ``get_optimizer`` builds any optimizer of ``torch.optim`` by its name (BasicSR 1.4.2 builds Adam only);
-* ``model_to_device`` and ``validation``: distributed training on the CPU (``distributed``).
+* ``model_to_device`` and ``validation``: distributed training on the CPU (``distributed``);
+* ``optimize_parameters``, ``save``, ``nondist_validation``, ``get_current_visuals`` and
+  ``_log_validation_metric_values``: the non-finite guard (``nonfinite``).
 """
 import os
 import os.path as osp
@@ -38,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deconv_basicsr.training import nonfinite
 from deconv_basicsr.training.interruption import agreed_stop, resume_command
 
 
@@ -238,6 +241,24 @@ class ResumableModel:
         finally:
             self.net_g = wrapped
 
+
+    # The non-finite guard (``nonfinite``): around BasicSR's step, save and validation.
+    def optimize_parameters(self, current_iter):
+        return nonfinite.optimize_parameters(self, super().optimize_parameters, current_iter)
+
+    def save(self, epoch, current_iter):
+        return nonfinite.save(self, super().save, epoch, current_iter)
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        return nonfinite.nondist_validation(self, super().nondist_validation, dataloader, current_iter, tb_logger,
+                                            save_img)
+
+    def get_current_visuals(self):
+        return nonfinite.get_current_visuals(self, super().get_current_visuals)
+
+    def _log_validation_metric_values(self, current_iter, dataset_name, tb_logger):
+        return nonfinite.log_validation_metric_values(self, super()._log_validation_metric_values, current_iter,
+                                                      dataset_name, tb_logger)
 
 def optimizer_names():
     """The optimizers of ``torch.optim``, by class name."""

@@ -1,10 +1,12 @@
 """The benchmark: its reference-style layer computes FastDeconv's function, and the script's figures."""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import check_python
+from helpers import check_python, subprocess_env
 
 from deconv_basicsr.experiments import benchmark
 from deconv_basicsr.experiments.reference_layer import ReferenceDeconv
@@ -49,10 +51,15 @@ def test_isqrt_section_times_both_methods_side_by_side():
     assert eigvals.min() > 0 and eigvals.max() / eigvals.min() > 100
 
 
-def test_script_times_the_networks(tmp_path):
+def test_script_times_the_networks_quietly(tmp_path):
     out = tmp_path / 'bench.json'
-    check_python([BENCHMARK, '--quick', '--device', 'cpu', '--threads', '1', '--networks', 'SRCNN', '--patch', '12',
-                  '--isqrt-dims', '--json', str(out)], timeout=120)
+    result = subprocess.run([sys.executable, BENCHMARK, '--quick', '--device', 'cpu', '--threads', '1', '--networks',
+                             'SRCNN', '--patch', '12', '--isqrt-dims', '--json', str(out)], env=subprocess_env(),
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    # Nothing but the table: no profiler log lines, no CUDA error without a GPU, no allocator warning.
+    assert result.stderr == ''
+    assert result.stdout.startswith('CPU: ') and 'profiler' not in result.stdout and 'ERROR' not in result.stdout
     record = json.loads(out.read_text())
     result, = record['results']
     assert 'isqrt' not in result and len(result['environment']['load_average']) == 3

@@ -19,7 +19,7 @@ from deconv_basicsr.experiments import curves as cv
 from deconv_basicsr.experiments import recal_noise
 from deconv_basicsr.experiments.design import PAIRS, PRESETS, Condition, Run, network_options
 from deconv_basicsr.experiments.report import compare, verdict, write_record
-from deconv_basicsr.experiments.runner import is_finished
+from deconv_basicsr.experiments.runner import is_diverged, is_finished, train_all
 
 STUDY = str(Path(__file__).resolve().parents[2] / 'scripts' / 'study.py')
 
@@ -126,6 +126,48 @@ def test_summary_states_verdicts_only_with_enough_seeds_and_no_empty_columns(tmp
     assert 'states no verdict' in summary
     assert not any(word in summary for word in ('reproduced', 'contradicted', 'inconclusive'))
     assert '| (b) | ends higher | SRCNN, Adam 0.001, 8 it | 2 | +0.55 ± 0.64 dB |' in summary
+
+
+FAKE_TRAIN = """import os, sys, yaml
+opt = yaml.safe_load(open(sys.argv[2]))
+name = opt['name']
+print(f'[epoch:  0, iter:       1, lr:(1e-3,)] {name}', flush=True)
+if 'diverges' in name:
+    print('Stopped: 3 non-finite iterations in a row (iterations 2 to 4).')
+    sys.exit(3)
+if 'fails' in name:
+    sys.exit(1)
+os.makedirs(f'experiments/{name}/models')
+open(f'experiments/{name}/models/net_g_latest.pth', 'w').close()
+"""
+
+
+def test_runner_records_a_diverged_run_and_goes_on(tmp_path):
+    """A run stopped by the non-finite guard (exit 3) is marked and not trained again; the others train; any
+    other failure still stops the study."""
+    (tmp_path / 'fake_train.py').write_text(FAKE_TRAIN)
+    options = [{'name': name, 'train': {'total_iter': 4}} for name in ('a_diverges', 'b_trains')]
+    train_all(str(tmp_path), options, entry='fake_train')
+    assert is_diverged(tmp_path, 'a_diverges') and not is_finished(tmp_path, 'a_diverges', 4)
+    assert is_finished(tmp_path, 'b_trains', 4) and not is_diverged(tmp_path, 'b_trains')
+    marker = (tmp_path / 'experiments' / 'a_diverges' / 'diverged.txt').read_text()
+    assert marker.endswith('Stopped: 3 non-finite iterations in a row (iterations 2 to 4).\n')
+
+    train_all(str(tmp_path), options, entry='fake_train')  # neither is trained again
+    with open(tmp_path / 'machines.csv') as f:
+        assert sorted(row['run'] for row in csv.DictReader(f)) == ['a_diverges', 'b_trains']
+    with pytest.raises(RuntimeError, match='c_fails.yml failed .exit 1.'):
+        train_all(str(tmp_path), [{'name': 'c_fails', 'train': {'total_iter': 4}}], entry='fake_train')
+
+    # The report names the diverged run of a preset and counts the record complete without it.
+    preset = PRESETS['smoke']
+    runs = preset.runs()
+    (tmp_path / 'experiments' / runs[0].name).mkdir()
+    (tmp_path / 'experiments' / runs[0].name / 'diverged.txt').write_text(marker)
+    records = {run: _rows([(it, 20 + it / 10) for it in range(4, run.iters + 1, 4)]) for run in runs[1:]}
+    summary = write_record(str(tmp_path), str(tmp_path / 'record'), 'smoke', preset, records, 'val')
+    assert f'Runs in this record: {len(runs) - 1} of {len(runs)}.' in summary
+    assert f'Diverged (stopped by the non-finite guard, so not in the curves; `diverged.txt` in each run\'s folder): {runs[0].name}.' in summary
 
 
 def test_smoke_study_trains_tests_each_seed_records_and_resumes(tmp_path):

@@ -14,6 +14,7 @@ from basicsr.utils.options import ordered_yaml
 
 from deconv_basicsr.training import OptionPathError, check_option_file, check_option_paths
 from deconv_basicsr.training.options import read_options as parse_options
+from helpers import run_python
 
 OPTIONS = Path(__file__).resolve().parents[2] / 'options'
 TRAINED = [('edsr', s) for s in (2, 3, 4)] + [('edsr_deconv', s) for s in (2, 3, 4)] + \
@@ -115,3 +116,36 @@ def test_bad_paths_name_their_option_key(tmp_path, monkeypatch):
         for file in ('data.mdb', 'meta_info.txt'):
             Path(opt['datasets']['train'][key], file).touch()
     check_option_paths(opt)
+
+
+@pytest.mark.parametrize('content,message', [
+    (None, 'Option file bad.yml: not found (relative to {cwd})'),
+    ('', 'Option file bad.yml: empty (it holds no options)'),
+    ('name: x\nnum_gpu: 0\ndatasets:\n  train: {a: 1\npath: {}\n',
+     "Option file bad.yml: not valid YAML at line 5, column 5: did not find expected ',' or '}' (while parsing a "
+     'flow mapping from line 4, column 10)'),
+    ('name: x\n\tnum_gpu: 0\n',
+     'Option file bad.yml: not valid YAML at line 2, column 1: found a tab character that violates indentation '
+     '(while scanning a plain scalar from line 1, column 7)'),
+    ('- name\n', 'Option file bad.yml: holds a list, not options (key: value lines)'),
+    ('name: x\nnum_gpu: 0\n', 'Option file bad.yml: no datasets, path (BasicSR needs name, num_gpu, datasets, path)'),
+], ids=['missing', 'empty', 'yaml', 'tab', 'list', 'keys'])
+def test_option_file_errors_take_two_lines_without_traceback(tmp_path, content, message):
+    if content is not None:
+        (tmp_path / 'bad.yml').write_text(content)
+    result = run_python(['-m', 'deconv_basicsr.train', '-opt', 'bad.yml'], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        message.replace('{cwd}', str(tmp_path)),
+        '(OptionFileError, found at start-up: nothing was written; --debug shows the traceback)']
+    assert sorted(p.name for p in tmp_path.iterdir()) == (['bad.yml'] if content is not None else [])
+
+
+def test_option_file_error_shows_its_traceback_with_debug_and_in_testing(tmp_path):
+    (tmp_path / 'bad.yml').write_text('')
+    result = run_python(['-m', 'deconv_basicsr.test', '-opt', 'bad.yml'], cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout.startswith('Option file bad.yml: empty')
+    assert 'Traceback' not in result.stdout
+    result = run_python(['-m', 'deconv_basicsr.test', '-opt', 'bad.yml', '--debug'], cwd=tmp_path)
+    assert result.returncode == 1 and 'Traceback' in result.stdout
+    assert result.stdout.rstrip().endswith('OptionFileError: Option file bad.yml: empty (it holds no options)')
