@@ -9,13 +9,14 @@ import torch
 
 import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.data.paired_image_dataset import PairedImageDataset
-from basicsr.models import build_model
 
 from deconv_basicsr import training
 from deconv_basicsr.training import OptionPathError, check_startup
+from deconv_basicsr.training.images import replacements as image_replacements
+from deconv_basicsr.training.pipeline import swapped
 from deconv_basicsr.prepare import write_lmdb_from_folder
 from deconv_basicsr.layers import FastDeconv
-from helpers import (check_python, copy_basicsr_script, run_python, sr_options, sr_test_options, tiny_network,
+from helpers import (check_python, run_python, sr_options, sr_test_options, tiny_network,
                      write_image_pairs, write_options)
 
 # ---- non-finite activations ---------------------------------------------------------------------------
@@ -105,11 +106,12 @@ def test_missing_dataset_paths_fail_first_naming_their_keys(tmp_path, monkeypatc
     assert not (tmp_path / 'results').exists()
 
 
-def test_basicsr_train_script_reports_a_missing_path_before_creating_anything(tmp_path):
+def test_the_training_pipeline_reports_a_missing_path_before_creating_anything(tmp_path):
+    """The project's pipeline (where the start-up checks are on: docs/compatibility.md)."""
     opt = _opt(tmp_path, gt=str(tmp_path / 'missing_gt'))
     options = write_options(tmp_path / 'bad.yml', opt)
-    result = run_python([copy_basicsr_script(tmp_path, 'train.py'), '-opt', options], cwd=tmp_path)
-    assert result.returncode != 0
+    result = run_python(['-m', 'deconv_basicsr.train', '-opt', options], cwd=tmp_path)
+    assert result.returncode == 1
     assert 'OptionPathError' in result.stdout and 'datasets.train.dataroot_gt' in result.stdout
     assert not (tmp_path / 'experiments').exists()
 
@@ -125,7 +127,7 @@ def test_basicsr_train_script_reports_a_missing_path_before_creating_anything(tm
 ], ids=['block', 'sampling_stride', 'unknown', 'kernel', 'stride', 'pattern', 'type'])
 def test_bad_network_options_are_named_by_key(tmp_path, network_g, key):
     with pytest.raises(training.OptionValueError, match=rf'^{key}\b.*fix {key}'):
-        build_model(_opt(tmp_path, network_g))
+        check_startup(_opt(tmp_path, network_g))  # the one validation point, before any network is built
 
 
 def test_bad_network_option_fails_at_start_up_in_a_few_lines(tmp_path):
@@ -175,6 +177,7 @@ def test_model_options_are_checked_at_start_up(tmp_path):
 
 
 def _dataset(gt, lq, backend='disk'):
+    """BasicSR's dataset, reading images as the project's pipelines read them (``images.replacements``)."""
     return PairedImageDataset({'dataroot_gt': gt, 'dataroot_lq': lq, 'io_backend': {'type': backend},
                                'phase': 'val', 'scale': 2})
 
@@ -185,9 +188,11 @@ def test_truncated_png_is_named(tmp_path):
     bad.write_bytes(bad.read_bytes()[:40])
     dataset = _dataset(gt_dir, lq_dir)
     bad_index = [Path(p['lq_path']) for p in dataset.paths].index(bad)  # BasicSR lists folders unsorted
-    assert dataset[1 - bad_index]['lq'].shape == (3, 16, 16)
-    with pytest.raises(training.CorruptImageError, match=rf'Cannot decode image {re.escape(str(bad))}: .*truncated'):
-        dataset[bad_index]
+    with swapped(image_replacements()):
+        assert dataset[1 - bad_index]['lq'].shape == (3, 16, 16)
+        with pytest.raises(training.CorruptImageError,
+                           match=rf'Cannot decode image {re.escape(str(bad))}: .*truncated'):
+            dataset[bad_index]
 
 
 def test_corrupt_and_missing_lmdb_entries_are_named(tmp_path):
@@ -202,11 +207,12 @@ def test_corrupt_and_missing_lmdb_entries_are_named(tmp_path):
     env.close()
 
     dataset = _dataset(gt_lmdb, lq_lmdb, 'lmdb')
-    assert dataset[0]['gt'].shape == (3, 32, 32)
-    with pytest.raises(training.CorruptImageError, match=rf"key '0001' of LMDB {re.escape(lq_lmdb)}"):
-        dataset[1]
-    with pytest.raises(KeyError, match=rf"No entry for key '0002' of LMDB {re.escape(lq_lmdb)}"):
-        dataset[2]
+    with swapped(image_replacements()):
+        assert dataset[0]['gt'].shape == (3, 32, 32)
+        with pytest.raises(training.CorruptImageError, match=rf"key '0001' of LMDB {re.escape(lq_lmdb)}"):
+            dataset[1]
+        with pytest.raises(KeyError, match=rf"No entry for key '0002' of LMDB {re.escape(lq_lmdb)}"):
+            dataset[2]
 
 
 def test_images_are_checked_at_start_up(tmp_path):
