@@ -89,6 +89,7 @@ setup(
         'console_scripts': [
             'deconv-basicsr-train = deconv_basicsr.train:main',
             'deconv-basicsr-test = deconv_basicsr.test:main',
+            'deconv-basicsr-upscale = deconv_basicsr.upscale:main',
         ],
     },
     cmdclass={'build_py': build_py_with_pth, 'editable_wheel': editable_wheel_with_pth},
