@@ -19,6 +19,8 @@ HERE = Path(__file__).resolve().parent
 PTH_NAME = 'deconv_basicsr_autoload.pth'
 PTH_CONTENT = 'import _deconv_basicsr_autoload\n'
 STUDY_REQUIRES = ['matplotlib']
+# ONNX export (onnxscript is torch's exporter's) and the tools that read the exports, checked by the tests.
+EXPORT_REQUIRES = ['onnx==1.23.2', 'onnxscript==0.7.2', 'onnxruntime==1.32.0', 'spandrel==0.4.2']
 
 
 def read_version():
@@ -84,12 +86,14 @@ setup(
         'setuptools',  # BasicSR imports distutils, which Python 3.12 no longer has
     ],
     # The research code (deconv_basicsr.experiments, scripts/study.py and the other studies) plots its record.
-    extras_require={'study': STUDY_REQUIRES, 'test': ['pytest', *STUDY_REQUIRES]},
+    extras_require={'study': STUDY_REQUIRES, 'export': EXPORT_REQUIRES,
+                    'test': ['pytest', *STUDY_REQUIRES, *EXPORT_REQUIRES]},
     entry_points={
         'console_scripts': [
             'deconv-basicsr-train = deconv_basicsr.train:main',
             'deconv-basicsr-test = deconv_basicsr.test:main',
             'deconv-basicsr-upscale = deconv_basicsr.upscale:main',
+            'deconv-basicsr-export = deconv_basicsr.export:main',
         ],
     },
     cmdclass={'build_py': build_py_with_pth, 'editable_wheel': editable_wheel_with_pth},

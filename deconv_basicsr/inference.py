@@ -5,8 +5,8 @@ already fused by ``scripts/convert_checkpoint.py``) into the network an option f
 describes, or, without one, into BasicSR's ``EDSR`` when the weights have EDSR's layout (``edsr_options``).
 Every FastDeconv is fused into the plain convolution it computes in eval mode. ``upscale_tensor`` runs the
 network whole or tile by tile; ``upscale_image`` does it on 8- or 16-bit images (gray, BGR, BGRA) as OpenCV
-reads them. ``export_onnx`` writes the network as ONNX with dynamic batch, height and width. The commands
-``deconv_basicsr.upscale`` and ``deconv_basicsr.export`` parse arguments and call these.
+reads them. The commands ``deconv_basicsr.upscale`` and ``deconv_basicsr.export`` parse arguments and call
+these (export formats: ``deconv_basicsr.interchange``).
 """
 import os
 
@@ -198,15 +198,3 @@ def upscale_image(net, img, tile=0, tile_pad=32):
             out = np.concatenate([out, imresize(alpha, out.shape[0] / alpha.shape[0])[..., None]], axis=2)
     return (np.clip(out, 0, 1) * peak).round().astype(img.dtype)
 
-
-def export_onnx(net, path, opset=None):
-    """Write ``net`` (on the CPU, float32) as an ONNX file with dynamic batch, height and width.
-
-    The graph has input ``input`` (n, c, h, w) and output ``output`` (n, c_out, h * scale, w * scale),
-    both float32 in [0, 1] RGB like the network's. Needs the ``export`` extra (onnx, onnxscript).
-    """
-    example = torch.rand(1, input_channels(net), 32, 32, device=next(net.parameters()).device)
-    dynamic = torch.export.Dim.DYNAMIC
-    torch.onnx.export(net, (example, ), path, input_names=['input'], output_names=['output'], opset_version=opset,
-                      dynamic_shapes=({0: dynamic, 2: dynamic, 3: dynamic}, ), dynamo=True, external_data=False,
-                      verbose=False)
