@@ -72,6 +72,7 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['deconv_basicsr', 'deconv_basicsr.*']),
     py_modules=['_deconv_basicsr_autoload'],
+    package_data={'deconv_basicsr.prepare': ['benchmark_checksums.sha256']},  # scripts/prepare_benchmark.py --set
     python_requires='>=3.10',  # torch 2.14 needs it
     install_requires=[
         'torch',
