@@ -23,6 +23,7 @@ from deconv_basicsr.layers import fuse_deconv, fuse_state_dict
 
 PARAM_KEYS = ('params_ema', 'params')  # BasicSR's keys, the averaged weights first as in its test options
 PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+TILE_PAD = 40  # covers the receptive field of EDSR with up to 18 blocks (2 * blocks + 4 input pixels)
 
 
 class CheckpointError(ValueError):
@@ -120,7 +121,7 @@ def input_channels(net):
 
 
 @torch.no_grad()
-def upscale_tensor(net, x, tile=0, tile_pad=32):
+def upscale_tensor(net, x, tile=0, tile_pad=TILE_PAD):
     """``net(x)``, whole or tile by tile.
 
     Each ``tile`` x ``tile`` region of ``x`` runs with up to ``tile_pad`` pixels of its surroundings and
@@ -132,7 +133,7 @@ def upscale_tensor(net, x, tile=0, tile_pad=32):
         net (nn.Module): Network whose output is its input's size times an integer scale.
         x (Tensor): (n, c, h, w) input.
         tile (int): Side of the tiles in input pixels; 0 runs the whole image. Default: 0.
-        tile_pad (int): Input pixels of context on each side of a tile. Default: 32.
+        tile_pad (int): Input pixels of context on each side of a tile. Default: ``TILE_PAD`` (40).
 
     Returns:
         Tensor: (n, c_out, h * scale, w * scale) output.
@@ -157,7 +158,7 @@ def upscale_tensor(net, x, tile=0, tile_pad=32):
     return out
 
 
-def upscale_image(net, img, tile=0, tile_pad=32):
+def upscale_image(net, img, tile=0, tile_pad=TILE_PAD):
     """Upscale an image as OpenCV reads it (``cv2.IMREAD_UNCHANGED``), keeping its layout and bit depth.
 
     Colour (BGR) goes through the network as RGB in [0, 1]. A gray image goes through a 3-channel network

@@ -19,7 +19,7 @@ import cv2
 import torch
 from tqdm import tqdm
 
-from deconv_basicsr.inference import PRECISIONS, load_network, read_network_options, upscale_image
+from deconv_basicsr.inference import PRECISIONS, TILE_PAD, load_network, read_network_options, upscale_image
 from deconv_basicsr.prepare.image_io import list_images
 
 
@@ -54,8 +54,9 @@ def main(argv=None):
     parser.add_argument('-m', '--model', required=True, help='checkpoint (.pth), trained or fused')
     parser.add_argument('--opt', help="option file whose network_g describes the network (needed unless it is EDSR's)")
     parser.add_argument('--tile', type=int, default=0, help='tile side in input pixels, to bound memory (default 0: whole images)')
-    parser.add_argument('--tile-pad', type=int, default=32,
-                        help='context pixels around each tile (default 32; see docs/inference.md)')
+    parser.add_argument('--tile-pad', type=int, default=TILE_PAD,
+                        help='context pixels around each tile (default %(default)s: exact for EDSR up to 18 blocks; '
+                        'docs/inference.md)')
     parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
     parser.add_argument('--precision', choices=list(PRECISIONS), default='fp32')
     args = parser.parse_args(argv)

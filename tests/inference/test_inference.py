@@ -129,3 +129,16 @@ def test_half_precisions_run_close_to_float32(deconv_edsr_checkpoint, precision)
     got = upscale_tensor(load_network(deconv_edsr_checkpoint[0], dtype=precision), x.to(precision))
     assert got.dtype == precision
     assert (got.float() - expected).abs().max() < 0.05
+
+
+@pytest.mark.parametrize('upscale', [2, 3, 4])
+def test_edsr_receptive_radius_is_two_per_block_plus_four(upscale):
+    """The tile pad docs/inference.md gives for EDSR (``TILE_PAD`` covers 18 blocks): exact, one less is not."""
+    torch.manual_seed(0)
+    net = build_network(dict(type='EDSR', num_in_ch=3, num_out_ch=3, num_feat=8, num_block=2, upscale=upscale)).eval()
+    x = torch.rand(1, 3, 24, 21)
+    with torch.no_grad():
+        whole = net(x)
+        torch.testing.assert_close(upscale_tensor(net, x, tile=9, tile_pad=2 * 2 + 4), whole, rtol=1e-5, atol=1e-6)
+        # Weak (random weights), yet far above the float rounding of the exact case.
+        assert (upscale_tensor(net, x, tile=9, tile_pad=2 * 2 + 3) - whole).abs().max() > 1e-5
