@@ -54,6 +54,20 @@ def test_fused_and_bare_checkpoints_load(deconv_edsr_checkpoint, tmp_path):
             torch.testing.assert_close(load_network(tmp_path / name)(x), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('network_g', [
+    dict(type='DeconvSRCNN', num_in_ch=3, num_out_ch=3, upscale=2, num_feat=[16, 8], kernel_size=[5, 3, 3]),
+    dict(type='DeconvNet', arch=tiny_network('EDSR'), include=['body.*', 'conv_first'], block=4),
+])
+def test_other_archs_load_through_their_options(network_g, tmp_path, train_tiny):
+    net = train_tiny(network_g)
+    torch.save({'params': net.state_dict()}, tmp_path / 'net.pth')
+    loaded = load_network(tmp_path / 'net.pth', network_g)
+    assert not any(isinstance(m, FastDeconv) for m in loaded.modules())
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net(x), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize('upscale, num_block', [(2, 1), (3, 2), (4, 3)])
 def test_edsr_options_read_from_the_shapes(upscale, num_block):
     network_g = dict(type='EDSR', num_in_ch=3, num_out_ch=3, num_feat=8, num_block=num_block, upscale=upscale)
