@@ -40,7 +40,9 @@ def read_state_dict(path):
         raise CheckpointError(f'{path}: not a PyTorch checkpoint of tensors ({type(err).__name__})') from err
     if isinstance(checkpoint, dict):
         checkpoint = next((checkpoint[key] for key in PARAM_KEYS if key in checkpoint), checkpoint)
-    if not (isinstance(checkpoint, dict) and checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values())):
+    is_state_dict = isinstance(checkpoint, dict) and checkpoint and all(
+        isinstance(v, torch.Tensor) for v in checkpoint.values())
+    if not is_state_dict:
         raise CheckpointError(f'{path}: holds no network weights (neither {" nor ".join(PARAM_KEYS)} nor a state_dict)')
     return checkpoint
 
@@ -69,7 +71,10 @@ def edsr_options(state_dict):
 def read_network_options(opt_path):
     """``network_g`` of a BasicSR option file."""
     with open(opt_path, encoding='utf-8') as f:
-        opt = yaml.safe_load(f)
+        try:
+            opt = yaml.safe_load(f)
+        except yaml.YAMLError as err:
+            raise ValueError(f'{opt_path}: not a YAML file ({" ".join(str(err).split())})') from err
     if not isinstance(opt, dict) or not isinstance(opt.get('network_g'), dict):
         raise ValueError(f'{opt_path}: has no network_g')
     return opt['network_g']
@@ -95,7 +100,10 @@ def load_network(checkpoint, network_g=None, device='cpu', dtype=torch.float32):
             raise CheckpointError(f'{checkpoint}: the weights do not have EDSR\'s layout; pass the option file '
                                   'whose network_g describes the network (--opt)')
     # Fusing first gives the network the fused checkpoint's keys, so trained and fused checkpoints both load.
-    net = fuse_deconv(build_network(dict(network_g)).eval())
+    try:
+        net = fuse_deconv(build_network(dict(network_g)).eval())
+    except (KeyError, TypeError, ValueError) as err:  # an unknown type, or arguments it does not take
+        raise ValueError(f'network_g {network_g}: {" ".join(str(err).split())}') from err
     mismatch = state_dict_mismatch(net.state_dict(), state_dict)
     if mismatch:
         raise CheckpointError(f'{checkpoint}: does not fit network_g (type {network_g["type"]}): {mismatch}')

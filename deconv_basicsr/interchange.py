@@ -61,7 +61,8 @@ def spandrel_state_dict(edsr):
         'tail.1.weight': edsr.conv_last.weight, 'tail.1.bias': edsr.conv_last.bias,
     }
     attention = {'conv_du.0.weight': torch.zeros(1, num_feat, 1, 1), 'conv_du.0.bias': torch.zeros(1),
-                 'conv_du.2.weight': torch.zeros(num_feat, 1, 1, 1), 'conv_du.2.bias': torch.full((num_feat, ), ATTENTION_OFF)}
+                 'conv_du.2.weight': torch.zeros(num_feat, 1, 1, 1),
+                 'conv_du.2.bias': torch.full((num_feat, ), ATTENTION_OFF)}
     for index, block in enumerate(blocks):
         prefix = f'body.0.body.{index}.body.'
         out.update({prefix + '0.weight': block.conv1.weight, prefix + '0.bias': block.conv1.bias,
@@ -69,7 +70,8 @@ def spandrel_state_dict(edsr):
                     prefix + '2.bias': block.conv2.bias * block.res_scale})
         out.update({prefix + '3.' + key: value for key, value in attention.items()})
     group_conv = f'body.0.body.{len(blocks)}.'
-    out.update({group_conv + 'weight': 2 * edsr.conv_after_body.weight, group_conv + 'bias': 2 * edsr.conv_after_body.bias})
+    out.update({group_conv + 'weight': 2 * edsr.conv_after_body.weight,
+                group_conv + 'bias': 2 * edsr.conv_after_body.bias})
     identity = torch.zeros(num_feat, num_feat, 3, 3)
     identity[range(num_feat), range(num_feat), 1, 1] = 1
     out.update({'body.1.weight': identity, 'body.1.bias': torch.zeros(num_feat)})

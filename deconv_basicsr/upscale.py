@@ -32,19 +32,22 @@ def pick_device(name):
     return torch.device(name)
 
 
-def upscale_file(net, path, out_dir, tile, tile_pad):
-    """Upscale one image file into ``out_dir``; returns the output path."""
+def output_path(path, out_dir):
+    """``out_dir/<name>.png`` for the image ``path``."""
+    return osp.join(out_dir, osp.splitext(osp.basename(path))[0] + '.png')
+
+
+def upscale_file(net, path, target, tile, tile_pad):
+    """Upscale the image file ``path`` into ``target``."""
     if not osp.isfile(path):
         raise OSError('no such file')
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise OSError('cannot read the image')
-    target = osp.join(out_dir, osp.splitext(osp.basename(path))[0] + '.png')
     if osp.exists(target) and osp.samefile(target, path):
         raise OSError('the output would overwrite the input; choose another output folder')
     if not cv2.imwrite(target, upscale_image(net, img, tile, tile_pad)):
         raise OSError(f'cannot write {target}')
-    return target
 
 
 def main(argv=None):
@@ -53,7 +56,8 @@ def main(argv=None):
     parser.add_argument('-o', '--output', required=True, help='output folder')
     parser.add_argument('-m', '--model', required=True, help='checkpoint (.pth), trained or fused')
     parser.add_argument('--opt', help="option file whose network_g describes the network (needed unless it is EDSR's)")
-    parser.add_argument('--tile', type=int, default=0, help='tile side in input pixels, to bound memory (default 0: whole images)')
+    parser.add_argument('--tile', type=int, default=0,
+                        help='tile side in input pixels, to bound memory (default 0: whole images)')
     parser.add_argument('--tile-pad', type=int, default=TILE_PAD,
                         help='context pixels around each tile (default %(default)s: exact for EDSR up to 18 blocks; '
                         'docs/inference.md)')
@@ -73,10 +77,14 @@ def main(argv=None):
     except (OSError, ValueError) as err:
         sys.exit(f'error: {err}')
 
-    failed = 0
+    failed, written = 0, set()
     for path in tqdm(paths, unit='img'):
+        target = output_path(path, args.output)
         try:
-            upscale_file(net, path, args.output, args.tile, args.tile_pad)
+            if target in written:  # photo.jpg after photo.png
+                raise OSError(f'{target} is already the output of another image of the same name')
+            upscale_file(net, path, target, args.tile, args.tile_pad)
+            written.add(target)
         except (OSError, ValueError, torch.OutOfMemoryError) as err:
             failed += 1
             tqdm.write(f'error: {path}: {" ".join(str(err).split())}', file=sys.stderr)

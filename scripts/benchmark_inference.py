@@ -39,9 +39,11 @@ def measure(network_g, size, rounds):
         times = side_by_side({'unfused': lambda: unfused(x), 'fused': lambda: fused(x)}, rounds)
     ratios = [u / f for u, f in zip(times['unfused'], times['fused'])]  # same round, same load
     return {**{f'{name}_s': round(statistics.median(values), 4) for name, values in times.items()},
-            'speedup': round(statistics.median(ratios), 3), 'speedup_range': [round(min(ratios), 3), round(max(ratios), 3)],
+            'speedup': round(statistics.median(ratios), 3),
+            'speedup_range': [round(min(ratios), 3), round(max(ratios), 3)],
             'max_abs_difference': difference,
-            **{f'{name}_state_mb': round(state_bytes(net) / 2**20, 2) for name, net in (('unfused', unfused), ('fused', fused))}}
+            **{f'{name}_state_mb': round(state_bytes(net) / 2**20, 2)
+               for name, net in (('unfused', unfused), ('fused', fused))}}
 
 
 def state_bytes(net):
@@ -66,7 +68,8 @@ def main(argv=None):
         record['results'][path] = result = measure(network_g, args.size, args.rounds)
         print(f"{path}: unfused {result['unfused_s']:.3f} s, fused {result['fused_s']:.3f} s per image "
               f"({result['speedup']:.2f}x, rounds {result['speedup_range']}), outputs differ by "
-              f"{result['max_abs_difference']:.1e}; state {result['unfused_state_mb']} -> {result['fused_state_mb']} MB")
+              f"{result['max_abs_difference']:.1e}; "
+              f"state {result['unfused_state_mb']} -> {result['fused_state_mb']} MB")
     record['environment']['load_average_after'] = environment(torch.device('cpu'))['load_average']
     if args.json:
         with open(args.json, 'w', encoding='utf-8') as f:

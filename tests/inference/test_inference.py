@@ -79,7 +79,8 @@ def test_wrong_checkpoints_give_one_line_naming_the_file(deconv_edsr_checkpoint,
     torch.save({'iter': 3}, tmp_path / 'state.pth')
     srcnn = dict(type='SRCNN', num_in_ch=3, num_out_ch=3, upscale=2)
     torch.save({'params': build_network(dict(srcnn)).state_dict()}, tmp_path / 'srcnn.pth')
-    cases = [(tmp_path / 'missing.pth', None, 'no such file'), (tmp_path / 'text.pth', None, 'not a PyTorch checkpoint'),
+    cases = [(tmp_path / 'missing.pth', None, 'no such file'),
+             (tmp_path / 'text.pth', None, 'not a PyTorch checkpoint'),
              (tmp_path / 'state.pth', None, 'holds no network weights'),
              (tmp_path / 'srcnn.pth', None, "do not have EDSR's layout"),
              (deconv_edsr_checkpoint[0], srcnn, 'does not fit network_g (type SRCNN)'),

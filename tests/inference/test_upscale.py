@@ -47,6 +47,28 @@ def test_tiles_and_option_file_give_the_same_image(deconv_edsr_checkpoint, tmp_p
     assert np.array_equal(tiled, upscale_image(load_network(path), image))
 
 
+def test_same_name_twice_is_an_error_not_an_overwrite(deconv_edsr_checkpoint, tmp_path, capsys):
+    images = _write_images(tmp_path / 'in')
+    (tmp_path / 'in' / 'broken.jpg').unlink()
+    assert cv2.imwrite(str(tmp_path / 'in' / 'colour.jpg'), np.zeros((5, 7, 3), np.uint8))
+    with pytest.raises(SystemExit, match='1 of 4 images failed'):
+        upscale.main(['-i', str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '-m', str(deconv_edsr_checkpoint[0])])
+    assert f"error: {tmp_path / 'in' / 'colour.png'}: {tmp_path / 'out' / 'colour.png'} is already the output" \
+        in capsys.readouterr().err
+    out = cv2.imread(str(tmp_path / 'out' / 'colour.png'), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (10, 14, 3)  # colour.jpg comes first (sorted names) and is kept
+
+
+@pytest.mark.parametrize('content, message', [('network_g: {type: NoSuchArch}', "No object named 'NoSuchArch'"),
+                                              ('network_g: [', 'not a YAML file'), ('name: x', 'has no network_g')])
+def test_wrong_option_file_one_line_error(deconv_edsr_checkpoint, tmp_path, content, message):
+    (tmp_path / 'net.yml').write_text(content)
+    with pytest.raises(SystemExit) as info:
+        upscale.main(['-i', 'x.png', '-o', str(tmp_path / 'out'), '-m', str(deconv_edsr_checkpoint[0]),
+                      '--opt', str(tmp_path / 'net.yml')])
+    assert info.value.code.startswith('error: ') and message in info.value.code and '\n' not in info.value.code
+
+
 def test_wrong_checkpoint_one_line_error(tmp_path):
     _write_images(tmp_path / 'in')
     torch.save({'iter': 1}, tmp_path / 'state.pth')
