@@ -1,4 +1,5 @@
-"""Known benchmark sets: the shipped sha256 list, the check naming every differing file, the wheel ships it."""
+"""Known benchmark sets: the shipped sha256 list, the check naming every differing file; the wheel ships the
+list (and the console scripts)."""
 import shutil
 import subprocess
 import sys
@@ -69,11 +70,17 @@ def test_prepare_benchmark_checks_the_set_first(tmp_path, capsys):
     assert len(list((tmp_path / 'out' / 'LRbicx4').iterdir())) == 5
 
 
-def test_wheel_ships_the_checksums(tmp_path):
+def test_wheel_ships_the_checksums_and_the_commands(tmp_path):
     source = tmp_path / 'source'
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns('.git', 'build', '*.egg-info', 'datasets',
                                                                 'experiments', '.venv', '__pycache__'))
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', str(source), '--no-deps', '--no-build-isolation', '-q',
                     '-w', str(tmp_path / 'dist')], check=True, capture_output=True)
     (wheel, ) = (tmp_path / 'dist').glob('*.whl')
-    assert 'deconv_basicsr/prepare/benchmark_checksums.sha256' in zipfile.ZipFile(wheel).namelist()
+    with zipfile.ZipFile(wheel) as archive:
+        assert 'deconv_basicsr/prepare/benchmark_checksums.sha256' in archive.namelist()
+        (entry_points, ) = [name for name in archive.namelist() if name.endswith('.dist-info/entry_points.txt')]
+        commands = archive.read(entry_points).decode()
+    for command in ('deconv-basicsr-upscale = deconv_basicsr.upscale:main',
+                    'deconv-basicsr-export = deconv_basicsr.export:main'):
+        assert command in commands
