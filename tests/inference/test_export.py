@@ -9,6 +9,7 @@ from basicsr.archs import build_network
 from deconv_basicsr import export
 from deconv_basicsr.inference import load_network
 from deconv_basicsr.interchange import spandrel_state_dict
+from deconv_basicsr.layers.fuse import fuse_checkpoint
 
 from helpers import check_python, write_options
 
@@ -27,10 +28,13 @@ def test_onnx_matches_pytorch_at_any_size(deconv_edsr_checkpoint, tmp_path):
         np.testing.assert_allclose(y, net(torch.from_numpy(x)).numpy(), rtol=0, atol=1e-4)
 
 
-def test_basicsr_edsr_layout_is_not_detected_by_spandrel(deconv_edsr_checkpoint):
-    """Why the export writes another layout: spandrel knows no EDSR, fused or not."""
-    with pytest.raises(spandrel.UnsupportedModelError):
-        spandrel.ModelLoader().load_from_file(deconv_edsr_checkpoint[0])
+def test_basicsr_edsr_layout_is_not_detected_by_spandrel(deconv_edsr_checkpoint, tmp_path):
+    """Why the export writes another layout: spandrel knows no EDSR, fused (convert_checkpoint.py) or not."""
+    fused, _ = fuse_checkpoint(torch.load(deconv_edsr_checkpoint[0], weights_only=True))
+    torch.save(fused, tmp_path / 'fused.pth')
+    for path in (deconv_edsr_checkpoint[0], tmp_path / 'fused.pth'):
+        with pytest.raises(spandrel.UnsupportedModelError):
+            spandrel.ModelLoader().load_from_file(path)
 
 
 def test_spandrel_detects_the_exported_checkpoint_and_computes_the_same(deconv_edsr_checkpoint, tmp_path):
