@@ -143,8 +143,13 @@ def worst_drop(curve):
 
 
 def paired_p(differences):
-    """Two-sided p-value of the paired t-test that the mean of ``differences`` is zero (nan below 2 values;
-    0 or 1 when all differences are equal)."""
+    """Two-sided p-value of the paired t-test that the mean of ``differences`` is zero (nan below 2 values).
+
+    When all differences are equal (iterations to a threshold are multiples of the validation interval, so
+    this happens) the t statistic is undefined; the p-value is then the exact sign-flip test's: 1 for zero
+    differences, else 2 / 2**n (two of the 2**n sign patterns are as extreme), so that n equal differences
+    weigh as much as n seeds can: 0.5 with 2 seeds, 0.0078 with 8.
+    """
     from scipy import stats
 
     values = [d for d in differences if not math.isnan(d)]
@@ -152,7 +157,7 @@ def paired_p(differences):
         return math.nan
     mean, sd = mean_sd(values)
     if sd == 0:
-        return 0.0 if mean != 0 else 1.0
+        return 1.0 if mean == 0 else 2.0 / 2 ** len(values)
     t = mean / (sd / math.sqrt(len(values)))
     return float(2 * stats.t.sf(abs(t), len(values) - 1))
 

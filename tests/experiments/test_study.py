@@ -28,6 +28,9 @@ def test_interval_p_value_holm_and_power():
     mean, half = cv.interval95([0.1, 0.3, 0.2])  # sd 0.1, t(2) = 4.303
     assert mean == pytest.approx(0.2) and half == pytest.approx(4.303 * 0.1 / math.sqrt(3))
     assert cv.paired_p([0.1, 0.3, 0.2]) == pytest.approx(0.0742, abs=1e-4)  # t = 3.464 on 2 df
+    # Equal differences: the exact sign-flip test, not p = 0 (2 seeds cannot decide anything).
+    assert cv.paired_p([-300, -300]) == 0.5 and cv.paired_p([100] * 8) == pytest.approx(0.0078125)
+    assert cv.paired_p([0, 0, 0]) == 1.0
     assert cv.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert cv.holm([0.01, math.nan, 0.04]) == pytest.approx([0.02, math.nan, 0.04], nan_ok=True)
     # (t(0.975, 7) + t(0.8, 7)) / sqrt(8) = 1.153 is the normal-approximation value; the exact one is close.
