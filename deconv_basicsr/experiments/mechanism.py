@@ -249,6 +249,7 @@ def _steadiness(steps, vals, seeds, arms, after=100):
     ``D·W`` (relative to its norm), and how often and how far validation falls below its running best."""
     import statistics
 
+    from deconv_basicsr.experiments.curves import worst_drop
     from deconv_basicsr.experiments.design import ARM_LABELS
 
     def step_change(series):
@@ -264,13 +265,14 @@ def _steadiness(steps, vals, seeds, arms, after=100):
             series = {key: [(it, v) for it, v in _series(steps, vals, arm, seed, key) if it > after]
                       for key in ('cond', 'deconv_norm', 'kernel_norm', 'folded_norm', 'grad_norm', 'loss')}
             medians = {key: statistics.median(v for _, v in s) for key, s in series.items()}
-            curve = [v for _, v in sorted(_series(steps, vals, arm, seed, 'psnr'))]
-            drops = [max(curve[:i + 1]) - v for i, v in enumerate(curve)]
+            curve = sorted(_series(steps, vals, arm, seed, 'psnr'))
+            falls = sum(max(v for _, v in curve[:i + 1]) - value >= 1 for i, (_, value) in enumerate(curve))
+            changes = ' | '.join(f'{step_change(series[key]):.2%}'
+                                 for key in ('deconv_norm', 'kernel_norm', 'folded_norm'))
             lines.append(f'| {ARM_LABELS[arm]} | {seed} | {medians["cond"]:.3g} | {medians["deconv_norm"]:.3g} | '
-                         f'{medians["kernel_norm"]:.3g} | {medians["folded_norm"]:.3g} | '
-                         f'{step_change(series["deconv_norm"]):.2%} | {step_change(series["kernel_norm"]):.2%} | {step_change(series["folded_norm"]):.2%} | '
+                         f'{medians["kernel_norm"]:.3g} | {medians["folded_norm"]:.3g} | {changes} | '
                          f'{medians["grad_norm"]:.3g} | {medians["loss"]:.3g} | '
-                         f'{sum(d >= 1 for d in drops)} of {len(drops)} | {max(drops):.2f} |')
+                         f'{falls} of {len(curve)} | {worst_drop(curve):.2f} |')
     return lines
 
 

@@ -8,6 +8,6 @@ from deconv_basicsr.layers.recalibrate import recalibrate_deconv_stats
 from deconv_basicsr.layers.settings import (DECONV_SETTINGS, deconvolve, split_deconv_settings,
                                             takes_deconv_settings)
 
-__all__ = ['FastDeconv', 'effective_block', 'name_deconv_layers', 'conv_names', 'convert_convs', 'deconv_from_conv', 'fold_whitening',
-           'fuse_deconv', 'fuse_state_dict', 'fused_conv', 'recalibrate_deconv_stats', 'DECONV_SETTINGS', 'deconvolve',
-           'split_deconv_settings', 'takes_deconv_settings']
+__all__ = ['FastDeconv', 'effective_block', 'name_deconv_layers', 'conv_names', 'convert_convs', 'deconv_from_conv',
+           'fold_whitening', 'fuse_deconv', 'fuse_state_dict', 'fused_conv', 'recalibrate_deconv_stats',
+           'DECONV_SETTINGS', 'deconvolve', 'split_deconv_settings', 'takes_deconv_settings']

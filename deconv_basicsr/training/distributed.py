@@ -8,6 +8,8 @@
 * ``BaseModel.model_to_device`` wraps networks in DistributedDataParallel with
   ``device_ids=[torch.cuda.current_device()]``, and ``BaseModel.validation`` (rank 0 only) runs ``net_g``
   through it: ``ResumableModel`` overrides both (``resumable``).
+
+``max_over_processes`` is how the processes agree on a decision (stop on Ctrl-C, skip a non-finite step).
 """
 import atexit
 
@@ -38,3 +40,16 @@ def init_processes(launcher, opt):
     # BasicSR never destroys its process group. Left to interpreter shutdown, a Gloo group can abort the
     # process ("terminate called without an active exception") after training has finished.
     atexit.register(dist.destroy_process_group)
+
+
+def max_over_processes(value, opt, device):
+    """The largest ``value`` (an int) of all the run's processes (an all-reduce under torch.distributed), so
+    that every process takes the same decision."""
+    if not opt.get('dist'):
+        return value
+    import torch
+    from torch import distributed as dist
+
+    tensor = torch.tensor([value], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())

@@ -64,15 +64,9 @@ def stop_request():
 
 def agreed_stop(opt, device):
     """The stop signal, agreed on by every process of the run (the largest requested), or None."""
-    signum = stop_request() or 0
-    if opt.get('dist'):
-        import torch
-        from torch import distributed as dist
+    from deconv_basicsr.training.distributed import max_over_processes
 
-        flag = torch.tensor([signum], device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        signum = int(flag.item())
-    return signum or None
+    return max_over_processes(stop_request() or 0, opt, device) or None
 
 
 def resume_command():

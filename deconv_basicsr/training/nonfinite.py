@@ -1,4 +1,4 @@
-"""Defect: a diverging run trains on to its end, saves a non-finite network and reports a PSNR of garbage.
+"""The non-finite guard: a diverging run stops, never saves a non-finite network and reports no PSNR of NaN.
 
 BasicSR 1.4.2 takes every optimizer step, whatever its loss and gradients: once they are NaN or inf, the
 weights follow, the run ends with exit code 0, ``net_g_latest.pth`` holds NaN, and validation prints the
@@ -87,15 +87,10 @@ def _tensors(value):
 
 
 def _agreed(model, flag):
-    """``flag`` of any process (an all-reduce under torch.distributed), so that all decide alike."""
-    if not model.opt.get('dist'):
-        return bool(flag)
-    import torch
-    from torch import distributed as dist
+    """``flag`` of any process, so that all decide alike."""
+    from deconv_basicsr.training.distributed import max_over_processes
 
-    value = torch.tensor([int(bool(flag))], device=model.device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    return bool(max_over_processes(int(bool(flag)), model.opt, model.device))
 
 
 def _networks(model):

@@ -93,11 +93,9 @@ class _Run:
 
     def __init__(self):
         import basicsr.data
-        import basicsr.models
 
         self.position = ResumePosition()
         self.original_build_dataloader = basicsr.data.build_dataloader
-        self.original_build_model = basicsr.models.build_model
 
     def load_resume_state(self, opt):
         from deconv_basicsr.compat import load_resume_state
