@@ -1,21 +1,14 @@
-"""Fixes that BasicSR 1.4.2 needs to run at all with torch >= 2.6 and torchvision >= 0.17: small shims.
-
-One module per defect, each naming it and the BasicSR function it replaces:
+"""Fixes that BasicSR 1.4.2 needs to run at all with torch >= 2.6 and torchvision >= 0.17, one module per defect:
 
 * ``torchvision_stand_in``: ``import basicsr`` fails with torchvision >= 0.17;
-* ``resume``: resuming crashes without a GPU, and ``--auto_resume`` looks in the wrong folder
-  (``load_resume_state``);
+* ``resume``: resuming crashes without a GPU, and ``--auto_resume`` looks in the wrong folder;
 * ``ema_buffers``: the EMA network keeps its initial buffers (``BaseModel.model_ema``).
 
-Each targets BasicSR ``BASICSR_VERSION``, the latest release on PyPI (no later release exists to check
-them against). On any other version ``apply()`` installs the stand-in only where the torchvision module is
-missing and warns that the other fixes are not applied. A run that neither resumes nor keeps an EMA of a
-network with buffers trains exactly as with BasicSR alone. Everything else this project adds to a run
-(exact resume, Ctrl-C, start-up checks, ...) is in ``deconv_basicsr.training``, not here.
-
-``patching`` is the one helper that installs replacements, also where BasicSR imported the originals by
-name. ``apply()`` is idempotent; the stand-in must exist when BasicSR is first imported, so the modules
-import BasicSR inside their functions only.
+Each targets BasicSR ``BASICSR_VERSION``, the latest release (none later exists that fixes them). On another
+version ``apply()`` installs only the stand-in, where torchvision lacks the module, and warns. A run that neither
+resumes nor keeps an EMA of a network with buffers trains exactly as with BasicSR alone. The project's features
+(exact resume, Ctrl-C, start-up checks, ...) are in ``deconv_basicsr.training``, not here. The stand-in must
+exist before BasicSR is first imported, so the modules import BasicSR inside their functions only.
 """
 import warnings
 

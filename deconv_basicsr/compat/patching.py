@@ -1,14 +1,8 @@
-"""The one way this package replaces a BasicSR function or method.
+"""The one way this package replaces a BasicSR function or method (idempotent: installed functions are marked).
 
-BasicSR binds many functions by name when its modules are imported (``basicsr.train`` does
-``from basicsr.data import build_dataloader``, ``from basicsr.utils.options import parse_options``, ...), so
-replacing a function where it is defined does not reach the modules that already hold the original. A
-replacement is therefore installed where the function is defined *and* in the modules named as holding it.
-BasicSR's ``train.py`` run as a script is a further copy, ``__main__``, whose own functions exist only once
-the script body has run: ``replace_in_main_script`` handles that, at the start of the pipeline.
-
-Every installed function is marked, so installing twice is a no-op (``deconv_basicsr.compat.apply`` is
-idempotent).
+BasicSR binds many functions by name at import (``basicsr.train`` does ``from basicsr.data import
+build_dataloader``, ...), so a replacement is installed where the function is defined *and* in the modules named
+as holding it. BasicSR's ``train.py`` run as a script is a further copy, ``__main__``: ``replace_in_main_script``.
 """
 import functools
 import sys
@@ -30,17 +24,8 @@ def _install(owner, name, new, original, bound_in):
 
 
 def replace(owner, name, replacement, bound_in=()):
-    """Make ``replacement`` BasicSR's ``owner.<name>`` (a module function or a class attribute).
-
-    Args:
-        owner (module | type): Where the original is defined.
-        name (str): Its name.
-        replacement (callable): The new function; it does not call the original.
-        bound_in (Iterable[module]): Modules that imported the original by name; they get the replacement.
-
-    Returns:
-        bool: False when it was in place already.
-    """
+    """Make ``replacement`` (which does not call the original) ``owner.<name>``, a module function or class
+    attribute, also in the modules ``bound_in`` that imported the original by name. False if in place already."""
     original = getattr(owner, name, None)
     if original is replacement or (original is not None and is_replaced(original)):
         return False
@@ -49,11 +34,7 @@ def replace(owner, name, replacement, bound_in=()):
 
 
 def wrap(owner, name, wrapper, bound_in=()):
-    """Replace ``owner.<name>`` by ``wrapper(original, *args, **kwargs)``, keeping the original's name and doc.
-
-    Returns:
-        bool: False when it was in place already.
-    """
+    """Replace ``owner.<name>`` by ``wrapper(original, *args, **kwargs)``, as ``replace`` does."""
     original = getattr(owner, name)
     if is_replaced(original):
         return False
@@ -67,14 +48,8 @@ def wrap(owner, name, wrapper, bound_in=()):
 
 
 def replace_in_main_script(name, replacement):
-    """Replace ``name`` in BasicSR's ``train.py`` or ``test.py`` when that file runs as ``__main__``.
-
-    ``python basicsr/train.py`` executes its own copy of the file, whose functions (``load_resume_state``) are
-    not ``basicsr.train``'s. The script is recognised by defining ``name`` and a ``*_pipeline`` function itself.
-
-    Returns:
-        bool: True if ``__main__.<name>`` was replaced by this call.
-    """
+    """Replace ``name`` in BasicSR's ``train.py`` or ``test.py`` run as ``__main__`` (its own copy of the file,
+    recognised by defining ``name`` and a ``*_pipeline`` function itself). True if replaced by this call."""
     main = sys.modules.get('__main__')
     func = getattr(main, name, None)
     defines_pipeline = any(

@@ -1,15 +1,10 @@
 """Defect: resuming crashes without a GPU, and ``--auto_resume`` looks in the wrong folder (BasicSR 1.4.2).
 
-BasicSR 1.4.2's ``basicsr.train.load_resume_state`` maps the state onto ``torch.cuda.current_device()``
-(``--auto_resume`` and ``path.resume_state`` crash with "Found no NVIDIA driver"), and ``--auto_resume``
-looks under ``./experiments`` relative to the current directory, not under the root path where BasicSR saves
-states. The replacement loads onto the run's device and looks in ``path.training_states``; a run that does
-not resume gets None, as from BasicSR. ``train_pipeline`` looks the function up at call time; BasicSR's
-``train.py`` run as a script has its own copy, replaced when the script calls ``parse_options`` (wrapped to do
-only that).
-
-``torch.load`` keeps its default: since torch 2.6 that is ``weights_only=True``, which loads the states BasicSR
-and this package write (state dicts, ``collections.Counter``, tensors, plain values).
+``basicsr.train.load_resume_state`` maps the state onto ``torch.cuda.current_device()`` ("Found no NVIDIA
+driver") and ``--auto_resume`` looks under ``./experiments``, not in the root path where states are saved. The
+replacement loads onto the run's device from ``path.training_states``. ``train.py`` run as a script has its own
+copy, replaced when the script calls ``parse_options`` (wrapped to do only that). ``torch.load`` keeps its
+``weights_only=True``, which loads the states BasicSR and this package write.
 """
 from os import path as osp
 
@@ -42,16 +37,9 @@ def latest_training_state(opt):
 
 
 def load_resume_state(opt):
-    """Device-aware replacement for BasicSR 1.4.2's ``basicsr.train.load_resume_state``.
-
-    With ``opt['auto_resume']`` it picks the latest state of the experiment and records it in
-    ``opt['path']['resume_state']``; otherwise it uses ``opt['path']['resume_state']`` if set. It loads the
-    state onto ``resume_device(opt)`` and calls BasicSR's ``check_resume`` (which points
-    ``pretrain_network_*`` at the checkpoints of the resumed iteration).
-
-    Returns:
-        dict | None: The resume state, or None when there is nothing to resume from.
-    """
+    """Device-aware ``basicsr.train.load_resume_state``: the latest state with ``auto_resume`` (recorded in
+    ``path.resume_state``), else ``path.resume_state``, loaded onto ``resume_device(opt)``; BasicSR's
+    ``check_resume`` then points ``pretrain_network_*`` at its checkpoints. None when there is nothing to resume."""
     import torch
     from basicsr.utils import check_resume
 
