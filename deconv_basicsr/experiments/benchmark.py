@@ -77,13 +77,13 @@ class Variant:
             train_step(self.model, self.optimizer, lq, gt)
 
     def clear_step_state(self):
-        """Drop what the last step left for the next (gradients, the fast mode's held statistics): the next
+        """Drop what the last step left for the next (gradients, the statistics FastDeconv carries): the next
         step then frees only what it allocated, so the profiler can count its memory (on the CPU it warns of
         a block freed that was allocated before it started)."""
         self.optimizer.zero_grad(set_to_none=True)
         for module in self.model.modules():
             if isinstance(module, FastDeconv):
-                module.load_fast_mode_state(None)
+                module.load_carried_state(None)
 
     @torch.no_grad()
     def evaluate(self, lq):

@@ -2,6 +2,7 @@
 import contextlib
 import math
 import warnings
+from collections import deque
 
 import torch
 from torch import nn
@@ -9,7 +10,7 @@ from torch.nn import functional as F
 
 from deconv_basicsr.layers.fold import fold_whitening
 from deconv_basicsr.layers.isqrt import METHODS, isqrt
-from deconv_basicsr.layers.moments import PatchSampler, patch_moments
+from deconv_basicsr.layers.moments import PatchSampler, patch_moments, shrink_covariance
 from deconv_basicsr.layers.sync import sync_active, synced_patch_moments
 
 
@@ -98,8 +99,17 @@ class FastDeconv(nn.Conv2d):
     step with the held statistics). The whitening then acts as a preconditioner that is not differentiated
     through, and a training step costs about a convolution plus the (small) fold. The held statistics are
     not in ``state_dict`` (checkpoints stay those of the exact method): after ``load_state_dict`` the next
-    step refreshes them, unless ``load_fast_mode_state`` restores what ``fast_mode_state`` returned (training
+    step refreshes them, unless ``load_carried_state`` restores what ``carried_state`` returned (training
     states do, so a resumed run continues exactly). ``stats_period=1`` (the default) is the exact method.
+
+    Steadier statistics (both off by default; docs/stability.md measures them at high learning rates):
+    ``stats_batches > 1`` whitens with the moments of the current batch's samples pooled with those of the
+    ``stats_batches - 1`` batches before it (each batch weighing alike; the earlier ones as constants, so the
+    gradient flows through the current batch's), a larger sample at the cost of statistics a few steps old.
+    ``shrinkage`` shrinks the covariance toward the scaled identity of its trace before the inverse square
+    root, which bounds its condition number (``deconv_basicsr.layers.moments.shrink_covariance``); it applies
+    wherever the layer whitens (recalibration included). The pooled moments are carried like the fast mode's
+    held statistics (``carried_state``), so a resumed run continues exactly.
 
     In eval mode, the folded kernel is computed once and reused while the parameters hold the values it
     came from (compared by value, so optimizer steps and writes through ``.data``, as BasicSR's EMA does,
@@ -135,6 +145,10 @@ class FastDeconv(nn.Conv2d):
         stats_grad (bool): Differentiate through the batch statistics (mean, covariance, inverse square
             root), as the reference does. False treats them as constants in the backward pass (the
             whitening becomes a preconditioner; a diagnostic of the study). Default: True.
+        stats_batches (int): Training statistics pooled over this batch and the ``stats_batches - 1`` before it
+            (see above). Default: 1.
+        shrinkage (float): In [0, 1): the covariance is whitened as ``(1 - shrinkage) Cov + shrinkage *
+            tr(Cov) / d * I`` (see above). Default: 0.
     """
 
     def __init__(self,
@@ -156,13 +170,15 @@ class FastDeconv(nn.Conv2d):
                  isqrt_method='auto',
                  stats_period=1,
                  sync_stats=False,
-                 stats_grad=True):
+                 stats_grad=True,
+                 stats_batches=1,
+                 shrinkage=0.0):
         for name, value, minimum in (('in_channels', in_channels, 1), ('out_channels', out_channels, 1),
                                      ('kernel_size', kernel_size, 1), ('stride', stride, 1),
                                      ('padding', padding, 0), ('dilation', dilation, 1), ('groups', groups, 1),
                                      ('n_iter', n_iter, 1), ('block', block, 1),
                                      ('sampling_stride', sampling_stride, 1), ('freeze_iter', freeze_iter, 1),
-                                     ('stats_period', stats_period, 1)):
+                                     ('stats_period', stats_period, 1), ('stats_batches', stats_batches, 1)):
             _check_positive_int(name, value, minimum)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f'FastDeconv: groups={groups} must divide in_channels={in_channels} and '
@@ -171,6 +187,8 @@ class FastDeconv(nn.Conv2d):
             raise ValueError(f'FastDeconv: eps must be a positive number, got {eps!r}')
         if not (isinstance(momentum, (int, float)) and 0 <= momentum <= 1):
             raise ValueError(f'FastDeconv: momentum must be in [0, 1], got {momentum!r}')
+        if not (isinstance(shrinkage, (int, float)) and not isinstance(shrinkage, bool) and 0 <= shrinkage < 1):
+            raise ValueError(f'FastDeconv: shrinkage must be in [0, 1), got {shrinkage!r}')
         if isqrt_method not in METHODS + ('auto', ):
             raise ValueError(f"FastDeconv: isqrt_method must be 'auto' or one of {METHODS}, got {isqrt_method!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
@@ -189,11 +207,14 @@ class FastDeconv(nn.Conv2d):
         self.stats_period = stats_period
         self.sync_stats = bool(sync_stats)
         self.stats_grad = bool(stats_grad)
+        self.stats_batches = stats_batches
+        self.shrinkage = float(shrinkage)
         self.module_path = None  # the layer's path in its network, named in warnings (name_deconv_layers)
         self._nonfinite_pending = None  # CUDA: (host copy of [non-finite flag, step], event) to report
         self._nonfinite_reported = [False]  # report non-finite statistics once (shared: name_deconv_layers)
         self._held = None  # fast mode: (mean, deconv) of the last refresh, and steps since
         self._held_age = 0
+        self._pooled = deque(maxlen=stats_batches - 1)  # stats_batches: (mean, cov) of the previous batches
         self._eval_cache = None  # eval mode: (inputs it was folded from, (weight, bias))
         self._records = None  # within recording(): where batch statistics go
 
@@ -211,7 +232,8 @@ class FastDeconv(nn.Conv2d):
         s = super().extra_repr()
         return (s + f', block={self.block}, eps={self.eps}, n_iter={self.n_iter}, momentum={self.momentum}, '
                 f'sampling_stride={self.sampling_stride}, freeze={self.freeze}, freeze_iter={self.freeze_iter}, '
-                f'stats_period={self.stats_period}, stats_grad={self.stats_grad}')
+                f'stats_period={self.stats_period}, stats_grad={self.stats_grad}, '
+                f'stats_batches={self.stats_batches}, shrinkage={self.shrinkage}')
 
     # ---- statistics -------------------------------------------------------------------------------------
 
@@ -234,7 +256,10 @@ class FastDeconv(nn.Conv2d):
         return patch_moments(x, self._sampler(), self.eps)
 
     def whitening(self, cov):
-        """The whitening matrix ``D = NS_n(cov)`` (n_iter Newton–Schulz steps, by ``isqrt_method``)."""
+        """The whitening matrix ``D = NS_n(cov)`` (n_iter Newton–Schulz steps, by ``isqrt_method``), of ``cov``
+        shrunk toward ``tr(cov) / d * I`` by ``shrinkage``."""
+        if self.shrinkage:
+            cov = shrink_covariance(cov, self.shrinkage)
         return isqrt(cov, self.n_iter, self.isqrt_method_for(cov.device))
 
     @contextlib.contextmanager
@@ -254,7 +279,23 @@ class FastDeconv(nn.Conv2d):
             mean, cov = synced_patch_moments(x, self._sampler(), self.eps)
         else:
             mean, cov = self.batch_moments(x)
+        if self.stats_batches > 1:
+            mean, cov = self._pool(mean, cov)
         return mean, self.whitening(cov)
+
+    def _pool(self, mean, cov):
+        """The moments of this batch's samples and those of the ``stats_batches - 1`` batches before it, each
+        batch weighing alike; the earlier batches' are constants (the gradient flows through this batch's)."""
+        past = [(m, c) for m, c in self._pooled if m.dtype == mean.dtype and m.device == mean.device]
+        self._pooled.append((mean.detach(), cov.detach()))
+        if not past:
+            return mean, cov
+        means = torch.stack([mean] + [m for m, _ in past])
+        pooled_mean = means.mean(0)
+        shifts = means - pooled_mean
+        pooled_cov = torch.stack([cov] + [c for _, c in past]).mean(0) + (
+            shifts.unsqueeze(-1) * shifts.unsqueeze(-2)).mean(0)
+        return pooled_mean, pooled_cov
 
     def _is_frozen(self):
         return self.freeze and int(self.num_batches_tracked) % (10 * self.freeze_iter) > self.freeze_iter
@@ -299,20 +340,25 @@ class FastDeconv(nn.Conv2d):
             self._update_running_statistics(mean, deconv)
         return mean, deconv
 
-    def fast_mode_state(self):
-        """The fast mode's held statistics and how many steps they have served, or None when none are held."""
-        if self._held is None:
-            return None
-        mean, deconv = self._held
-        return {'mean': mean, 'deconv': deconv, 'age': self._held_age}
+    def carried_state(self):
+        """What training carries from step to step besides the buffers, or None when nothing: the fast mode's
+        held statistics and how many steps they have served (``mean``, ``deconv``, ``age``), and the moments
+        of the batches ``stats_batches`` pools (``pooled``)."""
+        state = {}
+        if self._held is not None:
+            state.update(mean=self._held[0], deconv=self._held[1], age=self._held_age)
+        if self._pooled:
+            state['pooled'] = list(self._pooled)
+        return state or None
 
-    def load_fast_mode_state(self, state):
-        """Hold the statistics ``fast_mode_state`` returned (None: refresh at the next step)."""
-        if state is None:
-            self._held, self._held_age = None, 0
-        else:
-            device = self.running_mean.device
+    def load_carried_state(self, state):
+        """Carry on from what ``carried_state`` returned (None: nothing held or pooled; the next step refreshes)."""
+        state, device = state or {}, self.running_mean.device
+        self._held, self._held_age = None, 0
+        if 'mean' in state:
             self._held, self._held_age = (state['mean'].to(device), state['deconv'].to(device)), state['age']
+        self._pooled.clear()
+        self._pooled.extend((mean.to(device), cov.to(device)) for mean, cov in state.get('pooled', ()))
 
     @torch.no_grad()
     def _update_running_statistics(self, mean, deconv, momentum=None):
@@ -408,6 +454,7 @@ class FastDeconv(nn.Conv2d):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         self._held = self._eval_cache = None
+        self._pooled.clear()
         if self.groups == 1 and state_dict.get(prefix + 'running_mean', self.running_mean).dim() == 1:
             # The reference layer's checkpoint: statistics of shape (d,) and (d, d), no step counter.
             state_dict[prefix + 'running_mean'] = state_dict[prefix + 'running_mean'].unsqueeze(0)

@@ -140,3 +140,13 @@ def patch_moments(x, sampler, eps, dtype=None):
         dtype (torch.dtype, optional): Precision of the statistics. Default: ``x``'s.
     """
     return _PatchMoments.apply(x, sampler, eps, dtype or x.dtype)
+
+
+def shrink_covariance(cov, shrinkage):
+    """``(1 - shrinkage) cov + shrinkage * tr(cov) / d * I`` for covariances (..., d, d): shrunk toward the
+    scaled identity of the same trace (Ledoit–Wolf's target), which bounds the condition number by
+    ``1 + (1 - shrinkage) / shrinkage * d`` whatever the samples."""
+    d = cov.shape[-1]
+    scale = shrinkage * cov.diagonal(dim1=-2, dim2=-1).sum(-1) / d
+    eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
+    return (1 - shrinkage) * cov + scale[..., None, None] * eye

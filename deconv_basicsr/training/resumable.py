@@ -7,8 +7,8 @@ from one iteration to the next, and so what a resumed run lacked:
 
 * every process's random generators (Python, NumPy, torch CPU and CUDA): dropout, degradations drawn in
   ``feed_data``, ...;
-* FastDeconv's fast mode (``stats_period > 1``): the statistics held between refreshes, which are not in
-  the checkpoints;
+* what FastDeconv carries from step to step outside its checkpoints (``carried_state``): the fast mode's
+  held statistics (``stats_period > 1``), the moments of the batches it pools (``stats_batches > 1``);
 * whatever a model adds in ``local_training_state`` (``DeconvSRModel``: the training batches it
   recalibrates on).
 
@@ -90,10 +90,21 @@ def _networks(model):
             if name.startswith('net_') and isinstance(value, nn.Module)}
 
 
-def _fast_mode_layers(net):
+def _deconv_layers(net):
     from deconv_basicsr.layers import FastDeconv
 
     return {name: m for name, m in net.named_modules() if isinstance(m, FastDeconv)}
+
+
+def _to_cpu(value):
+    """``value`` with its tensors (in dicts, lists and tuples) on the CPU."""
+    if torch.is_tensor(value):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(item) for item in value)
+    return value
 
 
 class ResumableModel:
@@ -109,24 +120,25 @@ class ResumableModel:
     def local_training_state(self):
         """What this process alone carries into its next iteration, besides checkpoints, optimizers and schedulers.
 
-        Here: the fast mode's held statistics of every FastDeconv layer, as ``{net: {layer: state}}``. Models
+        Here: what every FastDeconv layer carries (``carried_state``), as ``{net: {layer: state}}``. Models
         extend it (and ``load_local_training_state``); tensors are moved to the CPU.
         """
-        held = {}
+        carried = {}
         for net_name, net in _networks(self).items():
-            layers = {name: layer.fast_mode_state() for name, layer in _fast_mode_layers(net).items()}
-            layers = {name: {k: v.cpu() if torch.is_tensor(v) else v for k, v in state.items()}
-                      for name, state in layers.items() if state is not None}
+            layers = {name: layer.carried_state() for name, layer in _deconv_layers(net).items()}
+            layers = {name: _to_cpu(state) for name, state in layers.items() if state is not None}
             if layers:
-                held[net_name] = layers
-        return {'fast_mode': held}
+                carried[net_name] = layers
+        return {'deconv_carried': carried}
 
     def load_local_training_state(self, state):
         """Restore what ``local_training_state`` returned (after the networks' checkpoints are loaded)."""
+        # 'fast_mode': the key of training states written before stats_batches (the same layer states).
+        carried_states = state.get('deconv_carried', state.get('fast_mode', {}))
         for net_name, net in _networks(self).items():
-            held = state.get('fast_mode', {}).get(net_name, {})
-            for name, layer in _fast_mode_layers(net).items():
-                layer.load_fast_mode_state(held.get(name))
+            carried = carried_states.get(net_name, {})
+            for name, layer in _deconv_layers(net).items():
+                layer.load_carried_state(carried.get(name))
 
     def save_training_state(self, epoch, current_iter):
         """Save optimizers, schedulers, and every process's random and local state, for resuming.

@@ -109,7 +109,7 @@ def test_fast_mode_refreshes_every_period_and_holds_constants_in_between():
         out = layer(x)
         changed.append(not torch.equal(before, layer.running_deconv))
         # Statistics are constants: the gradient is that of the plain conv with the folded kernel.
-        held = layer.fast_mode_state()
+        held = layer.carried_state()
         mean, deconv = held['mean'], held['deconv']
         assert not mean.requires_grad and not deconv.requires_grad
         weight, bias = layer.fold(mean, deconv)
@@ -122,11 +122,11 @@ def test_fast_mode_refreshes_every_period_and_holds_constants_in_between():
 
     # A refresh stands for the stats_period steps it is held: the running average moves as in exact mode.
     layer.reset_running_stats()
-    layer.load_fast_mode_state(None)
+    layer.load_carried_state(None)
     layer(correlated_input(8, seed=8))
     momentum = 1 - (1 - layer.momentum)**3
     eye = torch.eye(layer.num_features, dtype=torch.float64)
-    torch.testing.assert_close(layer.running_deconv[0], (1 - momentum) * eye + momentum * layer.fast_mode_state()['deconv'][0])
+    torch.testing.assert_close(layer.running_deconv[0], (1 - momentum) * eye + momentum * layer.carried_state()['deconv'][0])
 
     # Held statistics are not saved; after loading, the next step refreshes them.
     layer.load_state_dict(copy.deepcopy(layer.state_dict()))
