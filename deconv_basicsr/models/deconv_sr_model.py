@@ -1,5 +1,7 @@
+import functools
 from collections import deque
 
+import torch
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
@@ -11,6 +13,8 @@ from deconv_basicsr.training.resumable import ResumableModel
 #: Defaults of the ``val`` options that control recalibration (see ``DeconvSRModel``).
 RECALIBRATE_DEFAULTS = {'recalibrate_batches': 16, 'recalibrate_fixed': False, 'recalibrate_average': 'deconv',
                         'validate_running_stats': False}
+#: Defaults of the ``train`` options for steadier training at high learning rates (see ``DeconvSRModel``).
+OPTIMIZE_DEFAULTS = {'grad_clip_norm': None, 'deconv_lr_scale': 1.0}
 #: Suffix of the dataset name under which a validation on the moving averages is logged.
 RUNNING_STATS_SUFFIX = '_running'
 
@@ -43,6 +47,9 @@ class DeconvSRModel(ResumableModel, SRModel):
                                          # averages); cov: whitening matrix of the pooled covariance
           validate_running_stats: false  # true: first validate on the moving averages, as a network
                                          # without recalibration would be, logged as '<dataset>_running'
+        train:
+          grad_clip_norm: ~              # a number: clip the gradients' total norm to it before each step
+          deconv_lr_scale: 1.0           # FastDeconv layers' parameters learn at this times optim_g.lr
 
     With ``validate_running_stats``, each validation first runs on the moving averages the layers hold (those of
     the reference layer, which never recalibrates), and its metrics are logged under the dataset's name plus
@@ -59,9 +66,16 @@ class DeconvSRModel(ResumableModel, SRModel):
 
     @staticmethod
     def check_options(opt):
-        """Check the recalibration options (``val``); returns them with their defaults. Raises ValueError."""
-        given = opt.get('val') or {}
+        """Check the model's own options (``val`` and ``train`` above); returns them with their defaults, in
+        one dict. Raises ValueError."""
+        given, given_train = opt.get('val') or {}, opt.get('train') or {}
         val_opt = {key: given.get(key, default) for key, default in RECALIBRATE_DEFAULTS.items()}
+        val_opt.update({key: given_train.get(key, default) for key, default in OPTIMIZE_DEFAULTS.items()})
+        clip, scale = val_opt['grad_clip_norm'], val_opt['deconv_lr_scale']
+        if clip is not None and not _positive(clip):
+            raise ValueError(f'train.grad_clip_norm: DeconvSRModel takes a number > 0 or null, got {clip!r}')
+        if not _positive(scale):
+            raise ValueError(f'train.deconv_lr_scale: DeconvSRModel takes a number > 0, got {scale!r}')
         count, average = val_opt['recalibrate_batches'], val_opt['recalibrate_average']
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise ValueError(f'val.recalibrate_batches: DeconvSRModel takes an int >= 0, got {count!r}')
@@ -83,6 +97,25 @@ class DeconvSRModel(ResumableModel, SRModel):
         self._steps = 0
         self._recalibrated_at = None
         self._moving_averages = None  # net_g's FastDeconv statistics before the last recalibration
+
+    def setup_optimizers(self):
+        """SRModel's, with FastDeconv layers' parameters in a group of their own at ``deconv_lr_scale`` times the
+        rate, and the gradients' total norm clipped to ``grad_clip_norm`` before each step."""
+        options = self.check_options(self.opt)
+        scale, clip = options['deconv_lr_scale'], options['grad_clip_norm']
+        if scale == 1:
+            super().setup_optimizers()
+        else:
+            optim_opt = dict(self.opt['train']['optim_g'])
+            optim_type, lr = optim_opt.pop('type'), optim_opt.pop('lr')
+            deconv = {id(p) for m in self.net_g.modules() if isinstance(m, FastDeconv) for p in m.parameters()}
+            params = [p for p in self.net_g.parameters() if p.requires_grad]
+            groups = [{'params': [p for p in params if id(p) not in deconv]},
+                      {'params': [p for p in params if id(p) in deconv], 'lr': lr * scale}]
+            self.optimizer_g = self.get_optimizer(optim_type, [g for g in groups if g['params']], lr, **optim_opt)
+            self.optimizers.append(self.optimizer_g)
+        if clip is not None:
+            self.optimizer_g.register_step_pre_hook(functools.partial(_clip_gradients, max_norm=clip))
 
     def optimize_parameters(self, current_iter):
         if self.recalibrate_batches and not (self.recalibrate_fixed and
@@ -148,6 +181,15 @@ class DeconvSRModel(ResumableModel, SRModel):
         super().load_local_training_state(state)
         self._cached_lq.clear()
         self._cached_lq.extend(batch.to(self.device) for batch in state.get('recalibration_batches', []))
+
+
+def _clip_gradients(optimizer, args, kwargs, max_norm):
+    """Step pre-hook: clip the total norm of the gradients of ``optimizer``'s parameters to ``max_norm``."""
+    torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group['params']], max_norm)
+
+
+def _positive(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _deconv_statistics(net):

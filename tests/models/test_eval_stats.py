@@ -195,6 +195,55 @@ def test_deconv_sr_model_options(tmp_path):
         _model(tmp_path, recalibrate_average='median')
 
 
+def _stability_model(tmp_path, **train):
+    network_g = {'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'num_feat': [8, 8],
+                 'kernel_size': [5, 3, 3], 'deconv_layers': [2], 'block': 4}
+    opt = model_options(network_g, 'DeconvSRModel', 0)
+    opt['train'].update(train)
+    opt['path'].update(models=str(tmp_path), training_states=str(tmp_path))
+    torch.manual_seed(0)
+    return build_model(opt)
+
+
+def test_deconv_lr_scale_puts_the_deconv_layers_in_a_slower_group(tmp_path):
+    plain, scaled = _stability_model(tmp_path), _stability_model(tmp_path, deconv_lr_scale=0.1)
+    assert len(plain.optimizer_g.param_groups) == 1
+    groups = scaled.optimizer_g.param_groups
+    assert [group['lr'] for group in groups] == [1e-3, pytest.approx(1e-4)]
+    net = scaled.net_g
+    assert {id(p) for p in groups[1]['params']} == {id(net.conv2.weight), id(net.conv2.bias)}
+    assert sum(len(group['params']) for group in groups) == len(list(net.parameters()))
+    # The schedule (here a warmup) scales both groups alike.
+    scaled.update_learning_rate(1, warmup_iter=4)
+    assert [group['lr'] for group in groups] == [pytest.approx(2.5e-4), pytest.approx(2.5e-5)]
+    # Same start, same batches: only the deconvolved layer's step differs (Adam's first step is about lr).
+    _train(plain, 1), _train(scaled, 1)
+    step = {name: (p - q).abs().max().item() for (name, p), q in
+            zip(scaled.net_g.named_parameters(), _stability_model(tmp_path).net_g.parameters())}
+    assert step['conv2.weight'] < 0.2 * step['conv1.weight']
+
+
+def test_grad_clip_norm_clips_the_total_norm_before_each_step(tmp_path):
+    model = _stability_model(tmp_path, grad_clip_norm=1e-3)
+    norms = []
+    model.optimizer_g.register_step_pre_hook(lambda optimizer, args, kwargs: norms.append(torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(p.grad) for p in model.net_g.parameters()])).item()))
+    _train(model, 3)
+    assert norms == [pytest.approx(1e-3, rel=1e-4)] * 3  # these gradients are far larger than 1e-3
+    unclipped = _stability_model(tmp_path)
+    unclipped.optimizer_g.register_step_pre_hook(lambda optimizer, args, kwargs: norms.append(torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(p.grad) for p in unclipped.net_g.parameters()])).item()))
+    _train(unclipped, 1)
+    assert norms[-1] > 1e-2
+
+
+@pytest.mark.parametrize('key, value', [('grad_clip_norm', 0), ('grad_clip_norm', 'big'), ('deconv_lr_scale', None),
+                                        ('deconv_lr_scale', -1), ('deconv_lr_scale', True)])
+def test_bad_stability_options_are_named(tmp_path, key, value):
+    with pytest.raises(ValueError, match=f'train.{key}'):
+        _stability_model(tmp_path, **{key: value})
+
+
 def test_deconv_sr_model_validates_the_moving_averages_first(tmp_path):
     from basicsr.data import build_dataloader, build_dataset
     from basicsr.metrics import calculate_psnr
