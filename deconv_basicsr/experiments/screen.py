@@ -1,0 +1,279 @@
+"""The screened search for deconvolution that stays stable at high learning rates (docs/stability.md).
+
+Every candidate is one of the study's SRCNN runs changed by a few option keys: DeconvSRCNN (conv2) with a
+FastDeconv setting or a training option, beside SRCNN and the unchanged DeconvSRCNN. All train with the
+study's options at one learning rate, and a seed gives every candidate the same initial weights and batches,
+so candidates are compared seed by seed. The runs of ``srcnn`` and ``deconv`` are the study's runs under
+another name. Only validation decides (the test sets are not used).
+
+The record (``curves.csv`` with a ``candidate`` column, ``summary.md``, ``screen.png``) is computed from the
+runs' BasicSR logs; rerunning continues where it stopped and rewrites it.
+"""
+import csv
+import math
+import os
+from copy import deepcopy
+from os import path as osp
+
+from deconv_basicsr.experiments import curves as cv
+
+#: name -> (what it changes, the study's arm it starts from, option overrides). The settings follow the
+#: mechanism measured in docs/stability.md: conv2's total gradient norm has a median of about 1.7 (the clip
+#: bites on most steps); the batch whitening changes by about 7 % per step (4 batches pooled halve that
+#: noise); its input covariance has a condition number of 3-4e6 (shrinkage 0.1 bounds it by 1 + 9 d).
+CANDIDATES = {
+    'srcnn': ('SRCNN, the baseline', 'srcnn', {}),
+    'deconv': ('DeconvSRCNN (conv2), unchanged', 'dsrcnn_c2', {}),
+    'warmup': ('learning rate warmed up linearly over the first 200 iterations', 'dsrcnn_c2',
+               {'train': {'warmup_iter': 200}}),
+    'clip': ('gradients clipped to a total norm of 1', 'dsrcnn_c2', {'train': {'grad_clip_norm': 1.0}}),
+    'shrink': ('covariance shrunk toward tr/d I by 0.1', 'dsrcnn_c2', {'network_g': {'shrinkage': 0.1}}),
+    'pool4': ('statistics of the last 4 batches pooled', 'dsrcnn_c2', {'network_g': {'stats_batches': 4}}),
+    'ns2': ('partial whitening: 2 Newton-Schulz steps instead of 5', 'dsrcnn_c2', {'network_g': {'n_iter': 2}}),
+    'slow_deconv': ("conv2's parameters at 0.1 times the learning rate", 'dsrcnn_c2',
+                    {'train': {'deconv_lr_scale': 0.1}}),
+}
+BASELINE, UNCHANGED = 'srcnn', 'deconv'
+FIELDS = ('run', 'candidate', 'lr', 'iters', 'seed', 'iter', 'psnr', 'loss')
+FALL = 1.0  # dB below the running best that counts as a fall
+EARLY = 0.05  # the early point: this fraction of the iterations, as in the study
+THRESHOLD = 0.5  # dB below SRCNN's final mean: the target of iterations to threshold
+
+
+def run_name(candidate, lr, iters, seed):
+    return f'{candidate}_lr{lr:g}_it{iters}_s{seed}'
+
+
+def _merge(options, overrides):
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            _merge(options.setdefault(key, {}), value)
+        else:
+            options[key] = value
+
+
+def candidate_options(preset, candidate, lr, iters, seed, datasets):
+    """BasicSR options of ``candidate``'s run: the study's options of its arm, with the candidate's changes."""
+    from deconv_basicsr.experiments.design import Run, train_options
+
+    _, arm, overrides = CANDIDATES[candidate]
+    opt = train_options(preset, Run('srcnn', arm, lr, iters, seed), datasets)
+    _merge(opt, deepcopy(overrides))
+    opt['name'] = run_name(candidate, lr, iters, seed)
+    return opt
+
+
+def study_length(preset, lr):
+    """The study's length of its SRCNN runs at ``lr`` (the shortest, if several)."""
+    lengths = [c.iters for c in preset.conditions if (c.family, c.lr) == ('srcnn', lr)]
+    if not lengths:
+        raise ValueError(f'the study has no SRCNN run at lr {lr:g}: pass --iters')
+    return min(lengths)
+
+
+def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(1e-3, ), iters=None, data=None,
+               preset_name='cpu', jobs=2, threads=1, log=print):
+    """Train every candidate at every rate in ``lrs`` with every seed under ``out`` (finished runs are
+    skipped), then write the record into ``record``. Returns the summary (Markdown).
+
+    Args:
+        out (str): Folder of the runs.
+        record (str): Folder of the record.
+        candidates (Sequence[str]): Names of ``CANDIDATES``; ``srcnn`` and ``deconv`` are always added.
+        seeds (Sequence[int]): Seeds.
+        lrs (Sequence[float]): Adam learning rates.
+        iters (int | None): Iterations; None: the study's length at each rate.
+        data (str | None): Folder of HR image folders; None: the embedded dataset.
+        preset_name (str): The study preset whose options the runs take ('cpu'; 'smoke' for a code-path check).
+        jobs, threads: Runs trained at once, and threads per run.
+        log (callable): Progress lines.
+    """
+    from deconv_basicsr.experiments.design import PRESETS
+    from deconv_basicsr.experiments.runner import is_finished, train_all
+    from deconv_basicsr.experiments.study import prepare_data
+
+    unknown = [name for name in candidates if name not in CANDIDATES]
+    if unknown:
+        raise ValueError(f'unknown candidates {unknown}; choose among {list(CANDIDATES)}')
+    candidates = list(dict.fromkeys([BASELINE, UNCHANGED, *candidates]))
+    preset, out = PRESETS[preset_name], osp.abspath(out)
+    datasets = prepare_data(preset, out, data)
+    options = {(candidate, lr, iters or study_length(preset, lr), seed):
+               candidate_options(preset, candidate, lr, iters or study_length(preset, lr), seed, datasets)
+               for lr in lrs for seed in seeds for candidate in candidates}
+    log(f'{len(options)} runs: {len(candidates)} candidates x {len(seeds)} seeds x {len(lrs)} rates, under {out}')
+    train_all(out, list(options.values()), jobs, threads, desc='screen')
+    records = {key: [(it, psnr, loss) for it, psnr, _, loss in cv.read_run(out, opt['name'], key[2],
+                                                                            datasets['val']['name'])]
+               for key, opt in options.items() if is_finished(out, opt['name'], key[2])}
+    note = '' if preset.verdicts else f'Preset {preset_name}: a code-path check whose figures decide nothing.'
+    return write_record(record, records, candidates, len(options), note)
+
+
+def write_record(record, records, candidates, planned, note=''):
+    """``curves.csv``, a plot per rate and ``summary.md`` into ``record`` from ``records``:
+    ``{(candidate, lr, iters, seed): [(iteration, psnr, loss), ...]}``. Returns the summary."""
+    os.makedirs(record, exist_ok=True)
+    with open(osp.join(record, 'curves.csv'), 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(FIELDS)
+        for key in sorted(records, key=lambda key: (key[1], candidates.index(key[0]), key[3])):
+            for it, psnr, loss in records[key]:
+                writer.writerow([run_name(*key), key[0], f'{key[1]:g}', key[2], key[3], it, f'{psnr:.4f}',
+                                 f'{loss:.5f}'])
+    conditions = sorted({(lr, iters) for _, lr, iters, _ in records})
+    for lr, iters in conditions:
+        _plot(records, candidates, lr, iters, osp.join(record, _plot_name(lr, iters)))
+    lines = ['# Screened search: DeconvSRCNN (conv2) at high learning rates', '',
+             f'Runs in this record: {len(records)} of {planned}. Every figure comes from `curves.csv` beside this '
+             'file (validation Y-PSNR). Written by `python scripts/stability_search.py` '
+             '(docs/stability.md).' + (f' {note}' if note else ''), '']
+    for lr, iters in conditions:
+        lines += summarise(records, candidates, lr, iters)
+    text = '\n'.join(lines) + '\n'
+    with open(osp.join(record, 'summary.md'), 'w') as f:
+        f.write(text)
+    return text
+
+
+def _plot_name(lr, iters):
+    return f'screen_lr{lr:g}_it{iters}.png'
+
+
+def _curves(records, candidate, lr, iters):
+    """``{seed: [(iteration, psnr)]}`` of a candidate."""
+    return {seed: [(it, psnr) for it, psnr, _ in rows] for (name, r, n, seed), rows in records.items()
+            if (name, r, n) == (candidate, lr, iters)}
+
+
+def falls(curve, after):
+    """Validations past iteration ``after`` that lie ``FALL`` dB or more below the running best."""
+    best, count = -math.inf, 0
+    for it, value in curve:
+        best = max(best, value)
+        count += it > after and best - value >= FALL
+    return count
+
+
+def _value_at(curve, iteration):
+    return dict(curve).get(iteration, math.nan)
+
+
+def _paired(a, b, measure):
+    """Paired differences ``measure(a[seed]) - measure(b[seed])`` over the seeds both have."""
+    return [measure(a[s]) - measure(b[s]) for s in sorted(set(a) & set(b))]
+
+
+def _cell(differences, adjusted_p):
+    mean, half = cv.interval95(differences)
+    if math.isnan(mean):
+        return '–'
+    p = '' if math.isnan(adjusted_p) else f' (p {adjusted_p:.3f})' if adjusted_p >= 0.001 else ' (p <0.001)'
+    return f'{mean:+.2f}' + ('' if math.isnan(half) else f' ± {half:.2f}') + p
+
+
+def _spread(values, digits=2):
+    mean, sd = cv.mean_sd(values)
+    return '–' if math.isnan(mean) else f'{mean:.{digits}f}' + ('' if math.isnan(sd) else f' ± {sd:.{digits}f}')
+
+
+def summarise(records, candidates, lr, iters):
+    """The summary lines of one rate and length: per candidate its own figures (mean ± sd over seeds) and
+    its paired differences from SRCNN and from the unchanged DeconvSRCNN (mean ± 95% t half-width, paired
+    t-test p adjusted by Holm over the candidates of each column)."""
+    curves = {name: _curves(records, name, lr, iters) for name in candidates}
+    curves = {name: c for name, c in curves.items() if c}
+    base = curves.get(BASELINE, {})
+    iterations = sorted({it for c in curves.values() for curve in c.values() for it, _ in curve})
+    step = iterations[1] - iterations[0] if len(iterations) > 1 else 1
+    early = next((it for it in iterations if it >= EARLY * iters), iterations[0] if iterations else 0)
+    target = cv.mean_sd([cv.final(curve) for curve in base.values()])[0] - THRESHOLD
+
+    def reach(curve):
+        it = cv.first_reaching(curve, target)
+        return iters + step if it is None else it  # never: one validation past the run, a lower bound
+
+    columns = {  # name -> (reference, measure)
+        'early': (BASELINE, lambda curve: _value_at(curve, early)),
+        'final': (BASELINE, cv.final),
+        'reach': (BASELINE, reach),
+        'drop': (UNCHANGED, cv.worst_drop),
+        'final_unchanged': (UNCHANGED, cv.final),
+    }
+    others = [name for name in curves if name != BASELINE]
+    differences = {column: {name: _paired(curves[name], curves.get(reference, {}), measure)
+                            for name in others if name != reference}
+                   for column, (reference, measure) in columns.items()}
+    adjusted = {column: dict(zip(diffs, cv.holm([cv.paired_p(d) for d in diffs.values()])))
+                for column, diffs in differences.items()}
+
+    def cell(column, name):
+        return _cell(differences[column][name], adjusted[column][name]) if name in differences[column] else ''
+
+    lines = [f'## Adam {lr:g}, {iters} iterations', '',
+             f'![validation curves](' + _plot_name(lr, iters) + ')', '',
+             f'Own figures, mean ± sd over seeds: validation PSNR at iteration {early} (early) and at the end, the '
+             f'largest fall below the running best, and validations past iteration {early} lying {FALL:g} dB or '
+             f'more below it. Differences, paired by seed, mean ± 95% t half-width (Holm-adjusted p over the '
+             f'candidates): from SRCNN in PSNR at iteration {early} and at the end, and in iterations to reach '
+             f'SRCNN\'s final mean minus {THRESHOLD:g} dB ({target:.2f} dB; a seed that never does counts '
+             f'{iters + step}); from the unchanged DeconvSRCNN in the largest fall and the final PSNR.', '',
+             '| candidate | what it changes | seeds | early | final | largest fall | falls | early − SRCNN | '
+             'final − SRCNN | iterations − SRCNN | fall − DeconvSRCNN | final − DeconvSRCNN |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|']
+    for name, seeds in curves.items():
+        own = list(seeds.values())
+        lines.append(f'| {name} | {CANDIDATES[name][0]} | {len(own)} | '
+                     f'{_spread([_value_at(c, early) for c in own])} | {_spread([cv.final(c) for c in own])} | '
+                     f'{_spread([cv.worst_drop(c) for c in own])} | {_spread([falls(c, early) for c in own], 1)} | '
+                     + ' | '.join(cell(column, name) for column in columns) + ' |')
+    ranked = sorted(others, key=lambda name: -cv.mean_sd([cv.final(c) for c in curves[name].values()])[0])
+    sds = [cv.mean_sd(d)[1] for d in differences['final'].values() if len(d) > 1]
+    n = min((len(d) for d in differences['final'].values()), default=0)
+    power = ''
+    if sds and n > 1:
+        sd = max(sds)
+        power = (f' With {n} seeds and a spread of the final differences from SRCNN up to {sd:.2f} dB, a paired '
+                 f't-test at 0.05 detects a true difference of {cv.detectable_effect(sd, n):.2f} dB with '
+                 'probability 0.8 (before Holm\'s correction): smaller effects can go unseen.')
+    lines += ['', 'Ranked by final validation PSNR (mean over seeds): ' + ', '.join(ranked) + '.' + power, '']
+    return lines
+
+
+def _plot(records, candidates, lr, iters, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot as plt
+
+    shown = [name for name in candidates if name != BASELINE and _curves(records, name, lr, iters)]
+    if not shown:
+        return
+    cols = min(4, len(shown))
+    rows = math.ceil(len(shown) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), sharex=True, sharey=True,
+                             squeeze=False)
+    references = [(BASELINE, 'tab:blue'), (UNCHANGED, 'tab:grey')]
+    for ax, name in zip(axes.flat, shown):
+        for label, color in references + ([(name, 'tab:red')] if name != UNCHANGED else []):
+            by_seed = _curves(records, label, lr, iters)
+            if not by_seed:
+                continue
+            mean, sd = cv.mean_curve(list(by_seed.values()))
+            its = [it for it, _ in mean]
+            ax.plot(its, [m for _, m in mean], color=color, linewidth=1.2, label=f'{label} ({len(by_seed)} seeds)')
+            ax.fill_between(its, [m - (0 if math.isnan(s) else s) for (_, m), (_, s) in zip(mean, sd)],
+                            [m + (0 if math.isnan(s) else s) for (_, m), (_, s) in zip(mean, sd)], color=color,
+                            alpha=0.15, linewidth=0)
+        ax.set_title(f'{name}: {CANDIDATES[name][0]}', fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(shown):]:
+        ax.axis('off')
+    for ax in axes[-1]:
+        ax.set_xlabel('iteration')
+    for ax in axes[:, 0]:
+        ax.set_ylabel('validation PSNR (dB)')
+    fig.suptitle(f'Screened candidates at Adam {lr:g}: mean ± sd over seeds', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

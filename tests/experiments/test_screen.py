@@ -1,0 +1,102 @@
+"""The screened search: candidates are the study's runs changed by their own keys, and its record says so."""
+import csv
+import math
+
+import pytest
+
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
+from deconv_basicsr.experiments import screen
+from deconv_basicsr.experiments.design import PRESETS, Run, train_options
+from deconv_basicsr.training.model_options import check_model_options
+
+DATASETS = {'train': {'name': 'T91', 'type': 'PairedImageDataset', 'dataroot_gt': 'gt', 'dataroot_lq': 'lq',
+                      'io_backend': {'type': 'disk'}},
+            'val': {'name': 'val', 'type': 'PairedImageDataset', 'dataroot_gt': 'gt', 'dataroot_lq': 'lq',
+                    'io_backend': {'type': 'disk'}}}
+
+
+def _flatten(options, prefix=''):
+    flat = {}
+    for key, value in options.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f'{prefix}{key}.'))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+@pytest.mark.parametrize('candidate', list(screen.CANDIDATES))
+def test_each_candidate_is_the_study_run_changed_by_its_own_keys_only(candidate):
+    preset = PRESETS['cpu']
+    opt = screen.candidate_options(preset, candidate, 1e-3, 2000, 3, DATASETS)
+    check_model_options(opt)  # every key is one the arch or the model takes, with a value it accepts
+    _, arm, overrides = screen.CANDIDATES[candidate]
+    study = _flatten(train_options(preset, Run('srcnn', arm, 1e-3, 2000, 3), DATASETS))
+    changed = {key for key, value in _flatten(opt).items() if study.get(key, object()) != value}
+    assert changed - {'name'} == set(_flatten(overrides))
+    assert opt['name'] == f'{candidate}_lr0.001_it2000_s3' and opt['manual_seed'] == 3
+    assert screen.study_length(preset, 1e-3) == 2000
+    with pytest.raises(ValueError, match='--iters'):
+        screen.study_length(preset, 5e-3)
+
+
+def _rows(values, step=100):
+    return [((i + 1) * step, v, 0.05) for i, v in enumerate(values)]
+
+
+def test_summary_pairs_by_seed_and_reads_falls_from_the_curves(tmp_path):
+    # Seeds 0-2: SRCNN climbs to 30; the unchanged DeconvSRCNN leads early then falls 2.7 dB and ends at 28;
+    # 'pool4' keeps the lead without falling and ends at 30.5.
+    records = {}
+    for seed in range(3):
+        bump = seed * 0.1
+        records['srcnn', 1e-3, 400, seed] = _rows([26 + bump, 28 + bump, 29 + bump, 30 + bump])
+        records['deconv', 1e-3, 400, seed] = _rows([27 + bump, 29.2 + bump, 26.5 + bump, 28 + bump])
+        records['pool4', 1e-3, 400, seed] = _rows([27 + bump, 29 + bump, 30 + bump, 30.5 + 2 * bump])
+    text = screen.write_record(str(tmp_path), records, ['srcnn', 'deconv', 'pool4'], planned=12)
+    assert 'Runs in this record: 9 of 12.' in text
+    rows = {line.split(' | ')[0].lstrip('| '): line.split(' | ') for line in text.splitlines()
+            if line.startswith('| ') and 'candidate' not in line}
+    # Own figures: at iteration 100 (the first validation past 5% of 400), final, largest fall, and falls past
+    # iteration 100 (deconv: 2.7 dB and 1.2 dB below its best).
+    assert rows['deconv'][3:7] == ['27.10 ± 0.10', '28.10 ± 0.10', '2.70 ± 0.00', '2.0 ± 0.0']
+    assert rows['pool4'][5:7] == ['0.00 ± 0.00', '0.0 ± 0.0']
+    # paired: early - SRCNN = +1 for every seed (sign-flip p 2/2^3 = 0.25, Holm over 2 candidates: 0.5)
+    assert rows['pool4'][7] == '+1.00 ± 0.00 (p 0.500)'
+    assert rows['deconv'][8].startswith('-2.00 ± 0.00 (p ')
+    # fall - DeconvSRCNN: -2.7 dB for every seed
+    assert rows['pool4'][10] == '-2.70 ± 0.00 (p 0.250)'
+    # Iterations to SRCNN's final mean (30.1) - 0.5 = 29.6: pool4 at 300, SRCNN at 400, deconv never (counts 500).
+    assert rows['pool4'][9] == '-100.00 ± 0.00 (p 0.500)'  # Holm over two equal p-values
+    assert rows['deconv'][9] == '+100.00 ± 0.00 (p 0.500)'
+    assert 'Ranked by final validation PSNR (mean over seeds): pool4, deconv.' in text
+    with open(tmp_path / 'curves.csv') as f:
+        written = list(csv.DictReader(f))
+    assert len(written) == 36 and set(written[0]) == set(screen.FIELDS)
+    assert {r['candidate'] for r in written} == {'srcnn', 'deconv', 'pool4'}
+    assert (tmp_path / 'screen_lr0.001_it400.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_falls_count_validations_past_the_early_point_a_dB_below_the_best():
+    curve = [(100, 30.0), (200, 28.5), (300, 31.0), (400, 29.9), (500, 30.5)]
+    assert screen.falls(curve, after=100) == 2
+    assert screen.falls(curve, after=300) == 1
+    assert math.isclose(screen.cv.worst_drop(curve), 1.5)
+
+
+def test_smoke_screen_trains_records_and_continues(tmp_path):
+    out, record = tmp_path / 'screen', tmp_path / 'record'
+    text = screen.run_screen(str(out), str(record), candidates=['pool4'], seeds=(0, 1), preset_name='smoke',
+                             log=lambda line: None)
+    assert 'Runs in this record: 6 of 6.' in text and 'decide nothing' in text
+    with open(record / 'curves.csv') as f:
+        written = list(csv.DictReader(f))
+    smoke = PRESETS['smoke']
+    assert {(r['candidate'], int(r['seed'])) for r in written} == {(c, s) for c in ('srcnn', 'deconv', 'pool4')
+                                                                   for s in (0, 1)}
+    assert len(written) == 6 * (8 // smoke.val_freq)
+    assert all(5 < float(r['psnr']) < 60 for r in written)
+    logs = {log.name: log.read_text() for log in (out / 'logs').iterdir()}
+    assert screen.run_screen(str(out), str(record), candidates=['pool4'], seeds=(0, 1), preset_name='smoke',
+                             log=lambda line: None) == text
+    assert {log.name: log.read_text() for log in (out / 'logs').iterdir()} == logs  # nothing trained again
