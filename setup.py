@@ -88,7 +88,7 @@ setup(
     ],
     # The research code (deconv_basicsr.experiments, scripts/study.py and the other studies) plots its record.
     extras_require={'study': STUDY_REQUIRES, 'export': EXPORT_REQUIRES,
-                    'test': ['pytest', *STUDY_REQUIRES, *EXPORT_REQUIRES]},
+                    'test': ['pytest', 'pytest-xdist', *STUDY_REQUIRES, *EXPORT_REQUIRES]},
     entry_points={
         'console_scripts': [
             'deconv-basicsr-train = deconv_basicsr.train:main',
