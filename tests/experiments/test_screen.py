@@ -100,3 +100,24 @@ def test_smoke_screen_trains_records_and_continues(tmp_path):
     assert screen.run_screen(str(out), str(record), candidates=['pool4'], seeds=(0, 1), preset_name='smoke',
                              log=lambda line: None) == text
     assert {log.name: log.read_text() for log in (out / 'logs').iterdir()} == logs  # nothing trained again
+
+
+@pytest.mark.parametrize('candidate', list(screen.CANDIDATES))
+def test_each_candidate_trains_through_deconv_sr_model(tmp_path, candidate):
+    import torch
+    from basicsr.models import build_model
+
+    opt = screen.candidate_options(PRESETS['smoke'], candidate, 1e-3, 8, 0, DATASETS)
+    opt.update(num_gpu=0, is_train=True, dist=False, rank=0, world_size=1)
+    opt['path'].update(models=str(tmp_path), training_states=str(tmp_path))
+    torch.manual_seed(0)
+    model = build_model(opt)
+    before = {name: p.detach().clone() for name, p in model.net_g.named_parameters()}
+    g = torch.Generator().manual_seed(0)
+    for step in range(1, 4):
+        model.update_learning_rate(step, warmup_iter=opt['train']['warmup_iter'])
+        gt = torch.rand(4, 3, 32, 32, generator=g)
+        model.feed_data({'lq': torch.nn.functional.avg_pool2d(gt, 2), 'gt': gt})
+        model.optimize_parameters(step)
+        assert math.isfinite(model.log_dict['l_pix'])
+    assert all(not torch.equal(p, before[name]) for name, p in model.net_g.named_parameters())
