@@ -69,30 +69,30 @@ class DeconvSRModel(ResumableModel, SRModel):
         """Check the model's own options (``val`` and ``train`` above); returns them with their defaults, in
         one dict. Raises ValueError."""
         given, given_train = opt.get('val') or {}, opt.get('train') or {}
-        val_opt = {key: given.get(key, default) for key, default in RECALIBRATE_DEFAULTS.items()}
-        val_opt.update({key: given_train.get(key, default) for key, default in OPTIMIZE_DEFAULTS.items()})
-        clip, scale = val_opt['grad_clip_norm'], val_opt['deconv_lr_scale']
+        options = {key: given.get(key, default) for key, default in RECALIBRATE_DEFAULTS.items()}
+        options.update({key: given_train.get(key, default) for key, default in OPTIMIZE_DEFAULTS.items()})
+        clip, scale = options['grad_clip_norm'], options['deconv_lr_scale']
         if clip is not None and not _positive(clip):
             raise ValueError(f'train.grad_clip_norm: DeconvSRModel takes a number > 0 or null, got {clip!r}')
         if not _positive(scale):
             raise ValueError(f'train.deconv_lr_scale: DeconvSRModel takes a number > 0, got {scale!r}')
-        count, average = val_opt['recalibrate_batches'], val_opt['recalibrate_average']
+        count, average = options['recalibrate_batches'], options['recalibrate_average']
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise ValueError(f'val.recalibrate_batches: DeconvSRModel takes an int >= 0, got {count!r}')
         if average not in AVERAGES:
             raise ValueError(f'val.recalibrate_average: DeconvSRModel takes one of {AVERAGES}, got {average!r}')
-        if not isinstance(val_opt['validate_running_stats'], bool):
+        if not isinstance(options['validate_running_stats'], bool):
             raise ValueError('val.validate_running_stats: DeconvSRModel takes true or false, got '
-                             f"{val_opt['validate_running_stats']!r}")
-        return val_opt
+                             f"{options['validate_running_stats']!r}")
+        return options
 
     def __init__(self, opt):
         super().__init__(opt)
-        val_opt = self.check_options(opt)
-        self.recalibrate_batches = val_opt['recalibrate_batches']
-        self.recalibrate_fixed = bool(val_opt['recalibrate_fixed'])
-        self.recalibrate_average = val_opt['recalibrate_average']
-        self.validate_running_stats = val_opt['validate_running_stats']
+        options = self.check_options(opt)
+        self.recalibrate_batches = options['recalibrate_batches']
+        self.recalibrate_fixed = bool(options['recalibrate_fixed'])
+        self.recalibrate_average = options['recalibrate_average']
+        self.validate_running_stats = options['validate_running_stats']
         self._cached_lq = deque(maxlen=max(self.recalibrate_batches, 1))
         self._steps = 0
         self._recalibrated_at = None
