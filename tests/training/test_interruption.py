@@ -96,11 +96,12 @@ def test_quickstart_resumed_in_epoch_0_is_exact(tmp_path):
 
 def interruptible_options(tmp_path, name='run'):
     """Everything a training step carries along: EMA, a deconvolved input layer on a freeze schedule, the
-    fast mode, recalibration, two data-loader workers (disk), validation. 60 iterations, 12 per epoch."""
+    fast mode with statistics pooled over two refreshes, recalibration, gradient clipping, a slower group for
+    the deconvolved layers, two data-loader workers (disk), validation. 60 iterations, 12 per epoch."""
     gt_dir, lq_dir = write_image_pairs(tmp_path / 'data', num_images=24, size=32)
     network = dict(type='DeconvEDSR', num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, upscale=2, block=8,
                    deconv_modules=['conv_first', 'body'], input_layer={'freeze': True, 'freeze_iter': 2},
-                   stats_period=3)
+                   stats_period=3, stats_batches=2)
     paths = dict(dataroot_gt=gt_dir, dataroot_lq=lq_dir, io_backend=dict(type='disk'))
     opt = {
         'name': name, 'model_type': 'DeconvSRModel', 'scale': 2, 'num_gpu': 0, 'manual_seed': 3,
@@ -112,6 +113,7 @@ def interruptible_options(tmp_path, name='run'):
         'network_g': network,
         'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
         'train': {'ema_decay': 0.9, 'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.99]},
+                  'grad_clip_norm': 0.5, 'deconv_lr_scale': 0.5,
                   'scheduler': {'type': 'MultiStepLR', 'milestones': [30], 'gamma': 0.5}, 'total_iter': 60,
                   'warmup_iter': -1, 'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}},
         'val': {'val_freq': 10, 'save_img': False, 'recalibrate_batches': 4,
