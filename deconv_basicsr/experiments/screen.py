@@ -3,8 +3,9 @@
 Every candidate is one of the study's SRCNN runs changed by a few option keys: DeconvSRCNN (conv2) with a
 FastDeconv setting or a training option, beside SRCNN and the unchanged DeconvSRCNN. All train with the
 study's options at one learning rate, and a seed gives every candidate the same initial weights and batches,
-so candidates are compared seed by seed. The runs of ``srcnn`` and ``deconv`` are the study's runs under
-another name. Only validation decides (the test sets are not used).
+so candidates are compared seed by seed. The runs of ``srcnn`` and ``deconv`` are the study's runs, with
+the study's names: a screen run in the study's folder (after the study) reuses them. Only validation decides
+(the test sets are not used).
 
 The record (``curves.csv`` with a ``candidate`` column, ``summary.md``, ``screen.png``) is computed from the
 runs' BasicSR logs; rerunning continues where it stopped and rewrites it.
@@ -41,7 +42,11 @@ THRESHOLD = 0.5  # dB below SRCNN's final mean: the target of iterations to thre
 
 
 def run_name(candidate, lr, iters, seed):
-    return f'{candidate}_lr{lr:g}_it{iters}_s{seed}'
+    """The study's name for an unchanged arm's run, else the candidate's."""
+    from deconv_basicsr.experiments.design import Run
+
+    _, arm, overrides = CANDIDATES[candidate]
+    return Run('srcnn', arm, lr, iters, seed).name if not overrides else f'{candidate}_lr{lr:g}_it{iters}_s{seed}'
 
 
 def _merge(options, overrides):

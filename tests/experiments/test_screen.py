@@ -34,7 +34,11 @@ def test_each_candidate_is_the_study_run_changed_by_its_own_keys_only(candidate)
     study = _flatten(train_options(preset, Run('srcnn', arm, 1e-3, 2000, 3), DATASETS))
     changed = {key for key, value in _flatten(opt).items() if study.get(key, object()) != value}
     assert changed - {'name'} == set(_flatten(overrides))
-    assert opt['name'] == f'{candidate}_lr0.001_it2000_s3' and opt['manual_seed'] == 3
+    # The unchanged arms are the study's runs, named as there (a screen in the study's folder reuses them).
+    assert opt['name'] == (f'{candidate}_lr0.001_it2000_s3' if overrides else f'{arm}_lr0.001_it2000_s3')
+    assert opt['manual_seed'] == 3
+    if not overrides:
+        assert opt == train_options(preset, Run('srcnn', arm, 1e-3, 2000, 3), DATASETS)
     assert screen.study_length(preset, 1e-3) == 2000
     with pytest.raises(ValueError, match='--iters'):
         screen.study_length(preset, 5e-3)
