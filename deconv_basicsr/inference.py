@@ -12,7 +12,6 @@ import os
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs registered)
@@ -69,14 +68,16 @@ def edsr_options(state_dict):
 
 
 def read_network_options(opt_path):
-    """``network_g`` of a BasicSR option file."""
-    with open(opt_path, encoding='utf-8') as f:
-        try:
-            opt = yaml.safe_load(f)
-        except yaml.YAMLError as err:
-            raise ValueError(f'{opt_path}: not a YAML file ({" ".join(str(err).split())})') from err
-    if not isinstance(opt, dict) or not isinstance(opt.get('network_g'), dict):
-        raise ValueError(f'{opt_path}: has no network_g')
+    """``network_g`` of a BasicSR option file, read by the project's one option loader (``load_options``).
+
+    Raises:
+        OptionFileError: A file that is missing, not YAML, or has no ``network_g``; one line naming it.
+    """
+    from deconv_basicsr.training.options import OptionFileError, load_options
+
+    opt = load_options(opt_path)
+    if not isinstance(opt.get('network_g'), dict):
+        raise OptionFileError(f'Option file {opt_path}: has no network_g')
     return opt['network_g']
 
 

@@ -60,7 +60,8 @@ def test_same_name_twice_is_an_error_not_an_overwrite(deconv_edsr_checkpoint, tm
 
 
 @pytest.mark.parametrize('content, message', [('network_g: {type: NoSuchArch}', "No object named 'NoSuchArch'"),
-                                              ('network_g: [', 'not a YAML file'), ('name: x', 'has no network_g')])
+                                              ('network_g: [', 'not valid YAML at line'), ('name: x', 'has no network_g'),
+                                              ('', 'empty')])
 def test_wrong_option_file_one_line_error(deconv_edsr_checkpoint, tmp_path, content, message):
     (tmp_path / 'net.yml').write_text(content)
     with pytest.raises(SystemExit) as info:
