@@ -15,11 +15,10 @@ import json
 import statistics
 
 import torch
-import yaml
-
 import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs registered)
 from basicsr.archs import build_network
 from deconv_basicsr.experiments.timing import environment, side_by_side
+from deconv_basicsr.inference import read_network_options
 from deconv_basicsr.layers import fuse_deconv
 
 OPTIONS = ['options/quickstart_deconv_edsr_x2.yml', 'options/train_edsr_deconv_x2.yml']
@@ -63,8 +62,7 @@ def main(argv=None):
     record = {'settings': {'size': args.size, 'rounds': args.rounds, 'batch': 1},
               'environment': environment(torch.device('cpu')), 'results': {}}
     for path in args.options:
-        with open(path, encoding='utf-8') as f:
-            network_g = yaml.safe_load(f)['network_g']
+        network_g = read_network_options(path)
         record['results'][path] = result = measure(network_g, args.size, args.rounds)
         print(f"{path}: unfused {result['unfused_s']:.3f} s, fused {result['fused_s']:.3f} s per image "
               f"({result['speedup']:.2f}x, rounds {result['speedup_range']}), outputs differ by "

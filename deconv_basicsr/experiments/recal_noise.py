@@ -19,11 +19,11 @@ from os import path as osp
 
 import numpy as np
 import torch
-import yaml
 
 from deconv_basicsr.experiments import curves as cv
 from deconv_basicsr.experiments.inprocess import mean_psnr
 from deconv_basicsr.layers import recalibrate_deconv_stats
+from deconv_basicsr.training.options import load_options
 
 CSV_FIELDS = ('run', 'iter', 'batches', 'set', 'psnr')
 _CHECKPOINT = re.compile(r'net_g_(\d+)\.pth$')
@@ -36,8 +36,7 @@ def run_options(out, name):
     path = osp.join(out, 'experiments', name, f'{name}.yml')
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: no such run under {out}')
-    with open(path) as f:
-        opt = yaml.safe_load(f)
+    opt = load_options(path)
     for dataset in opt['datasets'].values():
         for key in ('dataroot_gt', 'dataroot_lq'):
             if not osp.isabs(dataset[key]):

@@ -22,6 +22,11 @@ from os import path as osp
 
 import yaml
 
+import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable)
+from basicsr.utils.options import ordered_yaml
+
+from deconv_basicsr.training.options import load_options
+
 _ITER = re.compile(r'\[epoch:\s*\d+, iter:\s*([\d,]+)')
 MACHINE_FIELDS = ('run', 'started', 'cpu', 'capability', 'torch')
 #: The marker of a run stopped by the non-finite guard, in its experiment folder.
@@ -50,8 +55,7 @@ def is_finished(out, name, total_iter):
     folder = osp.join(out, 'experiments', name)
     options = osp.join(folder, f'{name}.yml')  # BasicSR's copy of the options the run was last started with
     if osp.isfile(options):
-        with open(options) as f:
-            started = yaml.safe_load(f)['train']['total_iter']
+        started = load_options(options)['train']['total_iter']
         if started != total_iter:
             raise ValueError(f'{folder} was started for {started} iterations, not {total_iter}: move it, '
                              f'tb_logger/{name} and results/test_{name} away to train that run again at this '
@@ -69,7 +73,8 @@ def write_options(out, opt):
     path = osp.join(out, 'options', f"{opt['name']}.yml")
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
-        yaml.safe_dump(opt, f, sort_keys=False)
+        # BasicSR's dumper: options read by the one loader are ordered mappings (the same text as plain dicts).
+        yaml.dump(opt, f, Dumper=ordered_yaml()[1], sort_keys=False)
     return path
 
 

@@ -18,11 +18,10 @@ import json
 import os
 from os import path as osp
 
-import yaml
-
 from deconv_basicsr.experiments import curves as cv
 from deconv_basicsr.experiments.design import PRESETS, test_options, train_options
 from deconv_basicsr.experiments.runner import is_finished, test_all, train_all
+from deconv_basicsr.training.options import load_options
 
 STAGES = ('train', 'test', 'timing')
 
@@ -110,8 +109,7 @@ def run_tests(preset, out, runs, datasets, jobs, threads, options_dir):
     checkpoint replaced)."""
 
     def template(name):
-        with open(osp.join(options_dir, name)) as f:
-            return yaml.safe_load(f)
+        return load_options(osp.join(options_dir, name))
 
     family_template = {'srcnn': 'test_srcnn_x2.yml', 'edsr': 'test_edsr_x2.yml'}
     options = [test_options(preset, run, datasets['test'], template(family_template[run.family]))
