@@ -1,11 +1,12 @@
-"""Screen changes that could keep DeconvSRCNN (conv2) stable at high learning rates (docs/stability.md).
+"""Screen changes that could keep a deconvolved network stable at high learning rates (docs/stability.md).
 
     python scripts/stability_search.py --data DATA --record docs/study/stability/screen    # ~3.5 h on 2 cores
 
-Trains SRCNN, the unchanged DeconvSRCNN and each candidate (``--candidates``, default: all) with the study's
-options at each ``--lr``, seeds ``--seeds``, under OUT, then writes curves.csv (a ``candidate`` column),
-summary.md (figures with intervals) and a plot per rate into RECORD. Rerunning continues: finished runs are
-skipped. ``--list`` prints the candidates.
+Trains the study's pair of ``--family`` (default: SRCNN and DeconvSRCNN (conv2)) and each candidate
+(``--candidates``, default: all; each changes the deconvolved arm) with the study's options at each ``--lr``,
+seeds ``--seeds``, under OUT, then writes curves.csv (a ``candidate`` column), summary.md (figures with
+intervals) and a plot per rate into RECORD. Rerunning continues: finished runs are skipped. ``--list`` prints
+the candidates.
 """
 import argparse
 
@@ -19,7 +20,9 @@ def main(argv=None):
     parser.add_argument('--out', default='study_screen', help='folder of the runs (default: %(default)s)')
     parser.add_argument('--record', help='folder of the record (default: OUT/record)')
     parser.add_argument('--candidates', nargs='+', default=list(CANDIDATES), choices=list(CANDIDATES),
-                        metavar='NAME', help='candidates (default: all; srcnn and deconv are always trained)')
+                        metavar='NAME', help='candidates (default: all; baseline and deconv are always trained)')
+    parser.add_argument('--family', default='srcnn', choices=['srcnn', 'edsr'],
+                        help="the study's pair the candidates change (default: %(default)s)")
     parser.add_argument('--lr', type=float, nargs='+', default=[1e-3], help='Adam learning rates (default: 1e-3)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='seeds (default: 0 1 2)')
     parser.add_argument('--iters', type=int, help="iterations (default: the study's length at each rate)")
@@ -31,11 +34,11 @@ def main(argv=None):
     parser.add_argument('--list', action='store_true', help='print the candidates and exit')
     args = parser.parse_args(argv)
     if args.list:
-        for name, (what, arm, overrides) in CANDIDATES.items():
-            print(f'{name:12} {what} ({arm}, {overrides or "study options"})')
+        for name, (what, _, overrides) in CANDIDATES.items():
+            print(f'{name:12} {what} ({overrides or "the study options"})')
         return
     print(run_screen(args.out, args.record or f'{args.out}/record', args.candidates, args.seeds, args.lr,
-                     args.iters, args.data, args.preset, args.jobs, args.threads))
+                     args.iters, args.data, args.family, args.preset, args.jobs, args.threads))
 
 
 if __name__ == '__main__':

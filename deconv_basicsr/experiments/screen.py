@@ -1,13 +1,13 @@
 """The screened search for deconvolution that stays stable at high learning rates (docs/stability.md).
 
-Every candidate is one of the study's SRCNN runs changed by a few option keys: DeconvSRCNN (conv2) with a
-FastDeconv setting or a training option, beside SRCNN and the unchanged DeconvSRCNN. All train with the
-study's options at one learning rate, and a seed gives every candidate the same initial weights and batches,
-so candidates are compared seed by seed. The runs of ``srcnn`` and ``deconv`` are the study's runs, with
-the study's names: a screen run in the study's folder (after the study) reuses them. Only validation decides
-(the test sets are not used).
+Every candidate is one of the study's runs of a family (SRCNN or EDSR) changed by a few option keys: the
+deconvolved arm with a FastDeconv setting or a training option, beside the baseline and the unchanged
+deconvolved arm. All train with the study's options, and a seed gives every candidate the same initial
+weights and batches, so candidates are compared seed by seed. The runs of ``baseline`` and ``deconv`` are
+the study's runs, with the study's names: a screen in the study's folder (after the study) reuses them.
+Only validation decides (the test sets are not used).
 
-The record (``curves.csv`` with a ``candidate`` column, ``summary.md``, ``screen.png``) is computed from the
+The record (``curves.csv`` with a ``candidate`` column, ``summary.md``, a plot per rate) is computed from the
 runs' BasicSR logs; rerunning continues where it stopped and rewrites it.
 """
 import csv
@@ -18,35 +18,51 @@ from os import path as osp
 
 from deconv_basicsr.experiments import curves as cv
 
-#: name -> (what it changes, the study's arm it starts from, option overrides). The settings follow the
-#: mechanism measured in docs/stability.md: conv2's total gradient norm has a median of about 1.7 (the clip
-#: bites on most steps); the batch whitening changes by about 7 % per step (4 batches pooled halve that
-#: noise); its input covariance has a condition number of 3-4e6 (shrinkage 0.1 bounds it by 1 + 9 d).
+#: name -> (what it changes, whether it starts from the deconvolved arm (else the baseline), option overrides).
+#: The settings follow the mechanism measured in docs/stability.md for DeconvSRCNN's conv2: its total gradient
+#: norm has a median of about 1.7 (the clip bites on most steps); the batch whitening changes by about 7 % per
+#: step (4 batches pooled halve that noise); its input covariance has a condition number of 3-4e6 (shrinkage
+#: 0.1 bounds it by 1 + 9 d).
 CANDIDATES = {
-    'srcnn': ('SRCNN, the baseline', 'srcnn', {}),
-    'deconv': ('DeconvSRCNN (conv2), unchanged', 'dsrcnn_c2', {}),
-    'warmup': ('learning rate warmed up linearly over the first 200 iterations', 'dsrcnn_c2',
+    'baseline': ('the baseline', False, {}),
+    'deconv': ('the deconvolved arm, unchanged', True, {}),
+    'warmup': ('learning rate warmed up linearly over the first 200 iterations', True,
                {'train': {'warmup_iter': 200}}),
-    'clip': ('gradients clipped to a total norm of 1', 'dsrcnn_c2', {'train': {'grad_clip_norm': 1.0}}),
-    'shrink': ('covariance shrunk toward tr/d I by 0.1', 'dsrcnn_c2', {'network_g': {'shrinkage': 0.1}}),
-    'pool4': ('statistics of the last 4 batches pooled', 'dsrcnn_c2', {'network_g': {'stats_batches': 4}}),
-    'ns2': ('partial whitening: 2 Newton-Schulz steps instead of 5', 'dsrcnn_c2', {'network_g': {'n_iter': 2}}),
-    'slow_deconv': ("conv2's parameters at 0.1 times the learning rate", 'dsrcnn_c2',
+    'clip': ('gradients clipped to a total norm of 1', True, {'train': {'grad_clip_norm': 1.0}}),
+    'shrink': ('covariance shrunk toward tr/d I by 0.1', True, {'network_g': {'shrinkage': 0.1}}),
+    'pool4': ('statistics of the last 4 batches pooled', True, {'network_g': {'stats_batches': 4}}),
+    'ns2': ('partial whitening: 2 Newton-Schulz steps instead of 5', True, {'network_g': {'n_iter': 2}}),
+    'slow_deconv': ("the deconvolved layers' parameters at 0.1 times the learning rate", True,
                     {'train': {'deconv_lr_scale': 0.1}}),
 }
-BASELINE, UNCHANGED = 'srcnn', 'deconv'
-FIELDS = ('run', 'candidate', 'lr', 'iters', 'seed', 'iter', 'psnr', 'loss')
+BASELINE, UNCHANGED = 'baseline', 'deconv'
+FIELDS = ('run', 'family', 'candidate', 'lr', 'iters', 'seed', 'iter', 'psnr', 'loss')
 FALL = 1.0  # dB below the running best that counts as a fall
 EARLY = 0.05  # the early point: this fraction of the iterations, as in the study
-THRESHOLD = 0.5  # dB below SRCNN's final mean: the target of iterations to threshold
+THRESHOLD = 0.5  # dB below the baseline's final mean: the target of iterations to threshold
 
 
-def run_name(candidate, lr, iters, seed):
+def _run(family, candidate, lr, iters, seed):
+    """The study's run a candidate starts from."""
+    from deconv_basicsr.experiments.design import PAIRS, Run
+
+    return Run(family, PAIRS[family][CANDIDATES[candidate][1]], lr, iters, seed)
+
+
+def run_name(family, candidate, lr, iters, seed):
     """The study's name for an unchanged arm's run, else the candidate's."""
-    from deconv_basicsr.experiments.design import Run
+    if not CANDIDATES[candidate][2]:
+        return _run(family, candidate, lr, iters, seed).name
+    return f'{family}_{candidate}_lr{lr:g}_it{iters}_s{seed}'
 
-    _, arm, overrides = CANDIDATES[candidate]
-    return Run('srcnn', arm, lr, iters, seed).name if not overrides else f'{candidate}_lr{lr:g}_it{iters}_s{seed}'
+
+def label(family, candidate):
+    """The arm's label (``SRCNN``, ``DeconvSRCNN (conv2)``) for an unchanged arm, else the candidate's name."""
+    from deconv_basicsr.experiments.design import ARM_LABELS, PAIRS
+
+    if CANDIDATES[candidate][2]:
+        return candidate
+    return ARM_LABELS[PAIRS[family][CANDIDATES[candidate][1]]]
 
 
 def _merge(options, overrides):
@@ -57,38 +73,38 @@ def _merge(options, overrides):
             options[key] = value
 
 
-def candidate_options(preset, candidate, lr, iters, seed, datasets):
+def candidate_options(preset, family, candidate, lr, iters, seed, datasets):
     """BasicSR options of ``candidate``'s run: the study's options of its arm, with the candidate's changes."""
-    from deconv_basicsr.experiments.design import Run, train_options
+    from deconv_basicsr.experiments.design import train_options
 
-    _, arm, overrides = CANDIDATES[candidate]
-    opt = train_options(preset, Run('srcnn', arm, lr, iters, seed), datasets)
-    _merge(opt, deepcopy(overrides))
-    opt['name'] = run_name(candidate, lr, iters, seed)
+    opt = train_options(preset, _run(family, candidate, lr, iters, seed), datasets)
+    _merge(opt, deepcopy(CANDIDATES[candidate][2]))
+    opt['name'] = run_name(family, candidate, lr, iters, seed)
     return opt
 
 
-def study_length(preset, lr):
-    """The study's length of its SRCNN runs at ``lr`` (the shortest, if several)."""
-    lengths = [c.iters for c in preset.conditions if (c.family, c.lr) == ('srcnn', lr)]
+def study_length(preset, family, lr):
+    """The study's length of its runs of ``family`` at ``lr`` (the shortest, if several)."""
+    lengths = [c.iters for c in preset.conditions if (c.family, c.lr) == (family, lr)]
     if not lengths:
-        raise ValueError(f'the study has no SRCNN run at lr {lr:g}: pass --iters')
+        raise ValueError(f'the study has no {family} run at lr {lr:g}: pass --iters')
     return min(lengths)
 
 
 def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(1e-3, ), iters=None, data=None,
-               preset_name='cpu', jobs=2, threads=1, log=print):
+               family='srcnn', preset_name='cpu', jobs=2, threads=1, log=print):
     """Train every candidate at every rate in ``lrs`` with every seed under ``out`` (finished runs are
     skipped), then write the record into ``record``. Returns the summary (Markdown).
 
     Args:
         out (str): Folder of the runs.
         record (str): Folder of the record.
-        candidates (Sequence[str]): Names of ``CANDIDATES``; ``srcnn`` and ``deconv`` are always added.
+        candidates (Sequence[str]): Names of ``CANDIDATES``; ``baseline`` and ``deconv`` are always added.
         seeds (Sequence[int]): Seeds.
         lrs (Sequence[float]): Adam learning rates.
         iters (int | None): Iterations; None: the study's length at each rate.
         data (str | None): Folder of HR image folders; None: the embedded dataset.
+        family (str): 'srcnn' or 'edsr': the study's pair whose deconvolved arm the candidates change.
         preset_name (str): The study preset whose options the runs take ('cpu'; 'smoke' for a code-path check).
         jobs, threads: Runs trained at once, and threads per run.
         log (callable): Progress lines.
@@ -103,8 +119,9 @@ def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(
     candidates = list(dict.fromkeys([BASELINE, UNCHANGED, *candidates]))
     preset, out = PRESETS[preset_name], osp.abspath(out)
     datasets = prepare_data(preset, out, data)
-    options = {(candidate, lr, iters or study_length(preset, lr), seed):
-               candidate_options(preset, candidate, lr, iters or study_length(preset, lr), seed, datasets)
+    lengths = {lr: iters or study_length(preset, family, lr) for lr in lrs}
+    options = {(candidate, lr, lengths[lr], seed):
+               candidate_options(preset, family, candidate, lr, lengths[lr], seed, datasets)
                for lr in lrs for seed in seeds for candidate in candidates}
     log(f'{len(options)} runs: {len(candidates)} candidates x {len(seeds)} seeds x {len(lrs)} rates, under {out}')
     train_all(out, list(options.values()), jobs, threads, desc='screen')
@@ -112,10 +129,10 @@ def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(
                                                                             datasets['val']['name'])]
                for key, opt in options.items() if is_finished(out, opt['name'], key[2])}
     note = '' if preset.verdicts else f'Preset {preset_name}: a code-path check whose figures decide nothing.'
-    return write_record(record, records, candidates, len(options), note)
+    return write_record(record, family, records, candidates, len(options), note)
 
 
-def write_record(record, records, candidates, planned, note=''):
+def write_record(record, family, records, candidates, planned, note=''):
     """``curves.csv``, a plot per rate and ``summary.md`` into ``record`` from ``records``:
     ``{(candidate, lr, iters, seed): [(iteration, psnr, loss), ...]}``. Returns the summary."""
     os.makedirs(record, exist_ok=True)
@@ -124,17 +141,17 @@ def write_record(record, records, candidates, planned, note=''):
         writer.writerow(FIELDS)
         for key in sorted(records, key=lambda key: (key[1], candidates.index(key[0]), key[3])):
             for it, psnr, loss in records[key]:
-                writer.writerow([run_name(*key), key[0], f'{key[1]:g}', key[2], key[3], it, f'{psnr:.4f}',
-                                 f'{loss:.5f}'])
+                writer.writerow([run_name(family, *key), family, key[0], f'{key[1]:g}', key[2], key[3], it,
+                                 f'{psnr:.4f}', f'{loss:.5f}'])
     conditions = sorted({(lr, iters) for _, lr, iters, _ in records})
     for lr, iters in conditions:
-        _plot(records, candidates, lr, iters, osp.join(record, _plot_name(lr, iters)))
-    lines = ['# Screened search: DeconvSRCNN (conv2) at high learning rates', '',
+        _plot(records, family, candidates, lr, iters, osp.join(record, _plot_name(lr, iters)))
+    lines = [f'# Screened search: {label(family, UNCHANGED)} at high learning rates', '',
              f'Runs in this record: {len(records)} of {planned}. Every figure comes from `curves.csv` beside this '
              'file (validation Y-PSNR). Written by `python scripts/stability_search.py` '
              '(docs/stability.md).' + (f' {note}' if note else ''), '']
     for lr, iters in conditions:
-        lines += summarise(records, candidates, lr, iters)
+        lines += summarise(records, family, candidates, lr, iters)
     text = '\n'.join(lines) + '\n'
     with open(osp.join(record, 'summary.md'), 'w') as f:
         f.write(text)
@@ -182,9 +199,9 @@ def _spread(values, digits=2):
     return '–' if math.isnan(mean) else f'{mean:.{digits}f}' + ('' if math.isnan(sd) else f' ± {sd:.{digits}f}')
 
 
-def summarise(records, candidates, lr, iters):
+def summarise(records, family, candidates, lr, iters):
     """The summary lines of one rate and length: per candidate its own figures (mean ± sd over seeds) and
-    its paired differences from SRCNN and from the unchanged DeconvSRCNN (mean ± 95% t half-width, paired
+    its paired differences from the baseline and from the unchanged deconvolved arm (mean ± 95% t half-width, paired
     t-test p adjusted by Holm over the candidates of each column)."""
     curves = {name: _curves(records, name, lr, iters) for name in candidates}
     curves = {name: c for name, c in curves.items() if c}
@@ -215,37 +232,40 @@ def summarise(records, candidates, lr, iters):
     def cell(column, name):
         return _cell(differences[column][name], adjusted[column][name]) if name in differences[column] else ''
 
+    base_label, deconv_label = label(family, BASELINE), label(family, UNCHANGED)
     lines = [f'## Adam {lr:g}, {iters} iterations', '',
              f'![validation curves](' + _plot_name(lr, iters) + ')', '',
              f'Own figures, mean ± sd over seeds: validation PSNR at iteration {early} (early) and at the end, the '
              f'largest fall below the running best, and validations past iteration {early} lying {FALL:g} dB or '
              f'more below it. Differences, paired by seed, mean ± 95% t half-width (Holm-adjusted p over the '
-             f'candidates): from SRCNN in PSNR at iteration {early} and at the end, and in iterations to reach '
-             f'SRCNN\'s final mean minus {THRESHOLD:g} dB ({target:.2f} dB; a seed that never does counts '
-             f'{iters + step}); from the unchanged DeconvSRCNN in the largest fall and the final PSNR.', '',
-             '| candidate | what it changes | seeds | early | final | largest fall | falls | early − SRCNN | '
-             'final − SRCNN | iterations − SRCNN | fall − DeconvSRCNN | final − DeconvSRCNN |',
+             f'candidates): from {base_label} in PSNR at iteration {early} and at the end, and in iterations to '
+             f'reach {base_label}\'s final mean minus {THRESHOLD:g} dB ({target:.2f} dB; a seed that never does '
+             f'counts {iters + step}); from the unchanged {deconv_label} in the largest fall and the final PSNR.', '',
+             f'| candidate | what it changes | seeds | early | final | largest fall | falls | '
+             f'early − {base_label} | final − {base_label} | iterations − {base_label} | fall − {deconv_label} | '
+             f'final − {deconv_label} |',
              '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for name, seeds in curves.items():
         own = list(seeds.values())
-        lines.append(f'| {name} | {CANDIDATES[name][0]} | {len(own)} | '
+        lines.append(f'| {label(family, name)} | {CANDIDATES[name][0]} | {len(own)} | '
                      f'{_spread([_value_at(c, early) for c in own])} | {_spread([cv.final(c) for c in own])} | '
                      f'{_spread([cv.worst_drop(c) for c in own])} | {_spread([falls(c, early) for c in own], 1)} | '
                      + ' | '.join(cell(column, name) for column in columns) + ' |')
-    ranked = sorted(others, key=lambda name: -cv.mean_sd([cv.final(c) for c in curves[name].values()])[0])
+    ranked = [label(family, name) for name in
+              sorted(others, key=lambda name: -cv.mean_sd([cv.final(c) for c in curves[name].values()])[0])]
     sds = [cv.mean_sd(d)[1] for d in differences['final'].values() if len(d) > 1]
     n = min((len(d) for d in differences['final'].values()), default=0)
     power = ''
     if sds and n > 1:
         sd = max(sds)
-        power = (f' With {n} seeds and a spread of the final differences from SRCNN up to {sd:.2f} dB, a paired '
-                 f't-test at 0.05 detects a true difference of {cv.detectable_effect(sd, n):.2f} dB with '
+        power = (f' With {n} seeds and a spread of the final differences from {base_label} up to {sd:.2f} dB, a '
+                 f'paired t-test at 0.05 detects a true difference of {cv.detectable_effect(sd, n):.2f} dB with '
                  'probability 0.8 (before Holm\'s correction): smaller effects can go unseen.')
     lines += ['', 'Ranked by final validation PSNR (mean over seeds): ' + ', '.join(ranked) + '.' + power, '']
     return lines
 
 
-def _plot(records, candidates, lr, iters, path):
+def _plot(records, family, candidates, lr, iters, path):
     import matplotlib
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
@@ -259,17 +279,18 @@ def _plot(records, candidates, lr, iters, path):
                              squeeze=False)
     references = [(BASELINE, 'tab:blue'), (UNCHANGED, 'tab:grey')]
     for ax, name in zip(axes.flat, shown):
-        for label, color in references + ([(name, 'tab:red')] if name != UNCHANGED else []):
-            by_seed = _curves(records, label, lr, iters)
+        for line, color in references + ([(name, 'tab:red')] if name != UNCHANGED else []):
+            by_seed = _curves(records, line, lr, iters)
             if not by_seed:
                 continue
             mean, sd = cv.mean_curve(list(by_seed.values()))
             its = [it for it, _ in mean]
-            ax.plot(its, [m for _, m in mean], color=color, linewidth=1.2, label=f'{label} ({len(by_seed)} seeds)')
+            ax.plot(its, [m for _, m in mean], color=color, linewidth=1.2,
+                    label=f'{label(family, line)} ({len(by_seed)} seeds)')
             ax.fill_between(its, [m - (0 if math.isnan(s) else s) for (_, m), (_, s) in zip(mean, sd)],
                             [m + (0 if math.isnan(s) else s) for (_, m), (_, s) in zip(mean, sd)], color=color,
                             alpha=0.15, linewidth=0)
-        ax.set_title(f'{name}: {CANDIDATES[name][0]}', fontsize=8)
+        ax.set_title(f'{label(family, name)}: {CANDIDATES[name][0]}', fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     for ax in axes.flat[len(shown):]:

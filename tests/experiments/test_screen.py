@@ -6,7 +6,7 @@ import pytest
 
 import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from deconv_basicsr.experiments import screen
-from deconv_basicsr.experiments.design import PRESETS, Run, train_options
+from deconv_basicsr.experiments.design import PAIRS, PRESETS, Run, train_options
 from deconv_basicsr.training.model_options import check_model_options
 
 DATASETS = {'train': {'name': 'T91', 'type': 'PairedImageDataset', 'dataroot_gt': 'gt', 'dataroot_lq': 'lq',
@@ -25,23 +25,26 @@ def _flatten(options, prefix=''):
     return flat
 
 
+@pytest.mark.parametrize('family, lr, iters', [('srcnn', 1e-3, 2000), ('edsr', 5e-4, 4000)])
 @pytest.mark.parametrize('candidate', list(screen.CANDIDATES))
-def test_each_candidate_is_the_study_run_changed_by_its_own_keys_only(candidate):
+def test_each_candidate_is_the_study_run_changed_by_its_own_keys_only(candidate, family, lr, iters):
     preset = PRESETS['cpu']
-    opt = screen.candidate_options(preset, candidate, 1e-3, 2000, 3, DATASETS)
+    opt = screen.candidate_options(preset, family, candidate, lr, iters, 3, DATASETS)
     check_model_options(opt)  # every key is one the arch or the model takes, with a value it accepts
-    _, arm, overrides = screen.CANDIDATES[candidate]
-    study = _flatten(train_options(preset, Run('srcnn', arm, 1e-3, 2000, 3), DATASETS))
+    _, deconvolved, overrides = screen.CANDIDATES[candidate]
+    arm = PAIRS[family][deconvolved]
+    study = _flatten(train_options(preset, Run(family, arm, lr, iters, 3), DATASETS))
     changed = {key for key, value in _flatten(opt).items() if study.get(key, object()) != value}
     assert changed - {'name'} == set(_flatten(overrides))
     # The unchanged arms are the study's runs, named as there (a screen in the study's folder reuses them).
-    assert opt['name'] == (f'{candidate}_lr0.001_it2000_s3' if overrides else f'{arm}_lr0.001_it2000_s3')
+    assert opt['name'] == (f'{family}_{candidate}_lr{lr:g}_it{iters}_s3' if overrides else
+                           f'{arm}_lr{lr:g}_it{iters}_s3')
     assert opt['manual_seed'] == 3
     if not overrides:
-        assert opt == train_options(preset, Run('srcnn', arm, 1e-3, 2000, 3), DATASETS)
-    assert screen.study_length(preset, 1e-3) == 2000
+        assert opt == train_options(preset, Run(family, arm, lr, iters, 3), DATASETS)
+    assert screen.study_length(preset, family, lr) == iters
     with pytest.raises(ValueError, match='--iters'):
-        screen.study_length(preset, 5e-3)
+        screen.study_length(preset, family, 5e-3)
 
 
 def _rows(values, step=100):
@@ -54,30 +57,33 @@ def test_summary_pairs_by_seed_and_reads_falls_from_the_curves(tmp_path):
     records = {}
     for seed in range(3):
         bump = seed * 0.1
-        records['srcnn', 1e-3, 400, seed] = _rows([26 + bump, 28 + bump, 29 + bump, 30 + bump])
+        records['baseline', 1e-3, 400, seed] = _rows([26 + bump, 28 + bump, 29 + bump, 30 + bump])
         records['deconv', 1e-3, 400, seed] = _rows([27 + bump, 29.2 + bump, 26.5 + bump, 28 + bump])
         records['pool4', 1e-3, 400, seed] = _rows([27 + bump, 29 + bump, 30 + bump, 30.5 + 2 * bump])
-    text = screen.write_record(str(tmp_path), records, ['srcnn', 'deconv', 'pool4'], planned=12)
+    text = screen.write_record(str(tmp_path), 'srcnn', records, ['baseline', 'deconv', 'pool4'], planned=12)
     assert 'Runs in this record: 9 of 12.' in text
     rows = {line.split(' | ')[0].lstrip('| '): line.split(' | ') for line in text.splitlines()
             if line.startswith('| ') and 'candidate' not in line}
     # Own figures: at iteration 100 (the first validation past 5% of 400), final, largest fall, and falls past
     # iteration 100 (deconv: 2.7 dB and 1.2 dB below its best).
-    assert rows['deconv'][3:7] == ['27.10 ± 0.10', '28.10 ± 0.10', '2.70 ± 0.00', '2.0 ± 0.0']
+    assert rows['DeconvSRCNN (conv2)'][3:7] == ['27.10 ± 0.10', '28.10 ± 0.10', '2.70 ± 0.00', '2.0 ± 0.0']
     assert rows['pool4'][5:7] == ['0.00 ± 0.00', '0.0 ± 0.0']
     # paired: early - SRCNN = +1 for every seed (sign-flip p 2/2^3 = 0.25, Holm over 2 candidates: 0.5)
     assert rows['pool4'][7] == '+1.00 ± 0.00 (p 0.500)'
-    assert rows['deconv'][8].startswith('-2.00 ± 0.00 (p ')
+    assert rows['DeconvSRCNN (conv2)'][8].startswith('-2.00 ± 0.00 (p ')
     # fall - DeconvSRCNN: -2.7 dB for every seed
     assert rows['pool4'][10] == '-2.70 ± 0.00 (p 0.250)'
     # Iterations to SRCNN's final mean (30.1) - 0.5 = 29.6: pool4 at 300, SRCNN at 400, deconv never (counts 500).
     assert rows['pool4'][9] == '-100.00 ± 0.00 (p 0.500)'  # Holm over two equal p-values
-    assert rows['deconv'][9] == '+100.00 ± 0.00 (p 0.500)'
-    assert 'Ranked by final validation PSNR (mean over seeds): pool4, deconv.' in text
+    assert rows['DeconvSRCNN (conv2)'][9] == '+100.00 ± 0.00 (p 0.500)'
+    assert 'Ranked by final validation PSNR (mean over seeds): pool4, DeconvSRCNN (conv2).' in text
+    assert '| early − SRCNN | final − SRCNN | iterations − SRCNN | fall − DeconvSRCNN (conv2) |' in text
     with open(tmp_path / 'curves.csv') as f:
         written = list(csv.DictReader(f))
     assert len(written) == 36 and set(written[0]) == set(screen.FIELDS)
-    assert {r['candidate'] for r in written} == {'srcnn', 'deconv', 'pool4'}
+    assert {r['candidate'] for r in written} == {'baseline', 'deconv', 'pool4'}
+    assert {r['run'] for r in written if r['candidate'] == 'pool4'} == {f'srcnn_pool4_lr0.001_it400_s{seed}'
+                                                                     for seed in range(3)}
     assert (tmp_path / 'screen_lr0.001_it400.png').read_bytes()[:4] == b'\x89PNG'
 
 
@@ -96,7 +102,7 @@ def test_smoke_screen_trains_records_and_continues(tmp_path):
     with open(record / 'curves.csv') as f:
         written = list(csv.DictReader(f))
     smoke = PRESETS['smoke']
-    assert {(r['candidate'], int(r['seed'])) for r in written} == {(c, s) for c in ('srcnn', 'deconv', 'pool4')
+    assert {(r['candidate'], int(r['seed'])) for r in written} == {(c, s) for c in ('baseline', 'deconv', 'pool4')
                                                                    for s in (0, 1)}
     assert len(written) == 6 * (8 // smoke.val_freq)
     assert all(5 < float(r['psnr']) < 60 for r in written)
@@ -111,7 +117,7 @@ def test_each_candidate_trains_through_deconv_sr_model(tmp_path, candidate):
     import torch
     from basicsr.models import build_model
 
-    opt = screen.candidate_options(PRESETS['smoke'], candidate, 1e-3, 8, 0, DATASETS)
+    opt = screen.candidate_options(PRESETS['smoke'], 'srcnn', candidate, 1e-3, 8, 0, DATASETS)
     opt.update(num_gpu=0, is_train=True, dist=False, rank=0, world_size=1)
     opt['path'].update(models=str(tmp_path), training_states=str(tmp_path))
     torch.manual_seed(0)
