@@ -186,12 +186,16 @@ def _paired(a, b, measure):
     return [measure(a[s]) - measure(b[s]) for s in sorted(set(a) & set(b))]
 
 
-def _cell(differences, adjusted_p):
+def _cell(differences, adjusted_p, words):
+    """Mean ± 95% half-width, the adjusted p and, when it is below 0.05 (the study's rule), ``words`` (for
+    above zero, below zero)."""
     mean, half = cv.interval95(differences)
     if math.isnan(mean):
         return '–'
-    p = '' if math.isnan(adjusted_p) else f' (p {adjusted_p:.3f})' if adjusted_p >= 0.001 else ' (p <0.001)'
-    return f'{mean:+.2f}' + ('' if math.isnan(half) else f' ± {half:.2f}') + p
+    p = '' if math.isnan(adjusted_p) else f'p {adjusted_p:.3f}' if adjusted_p >= 0.001 else 'p <0.001'
+    decided = not math.isnan(adjusted_p) and adjusted_p < 0.05 and mean != 0
+    p += f', **{words[mean < 0]}**' if decided else ''
+    return f'{mean:+.2f}' + ('' if math.isnan(half) else f' ± {half:.2f}') + (f' ({p})' if p else '')
 
 
 def _spread(values, digits=2):
@@ -215,22 +219,24 @@ def summarise(records, family, candidates, lr, iters):
         it = cv.first_reaching(curve, target)
         return iters + step if it is None else it  # never: one validation past the run, a lower bound
 
-    columns = {  # name -> (reference, measure)
-        'early': (BASELINE, lambda curve: _value_at(curve, early)),
-        'final': (BASELINE, cv.final),
-        'reach': (BASELINE, reach),
-        'drop': (UNCHANGED, cv.worst_drop),
-        'final_unchanged': (UNCHANGED, cv.final),
+    columns = {  # name -> (reference, measure, words for a decided difference above and below zero)
+        'early': (BASELINE, lambda curve: _value_at(curve, early), ('higher', 'lower')),
+        'final': (BASELINE, cv.final, ('higher', 'lower')),
+        'reach': (BASELINE, reach, ('slower', 'faster')),
+        'drop': (UNCHANGED, cv.worst_drop, ('falls further', 'falls less')),
+        'final_unchanged': (UNCHANGED, cv.final, ('higher', 'lower')),
     }
     others = [name for name in curves if name != BASELINE]
     differences = {column: {name: _paired(curves[name], curves.get(reference, {}), measure)
                             for name in others if name != reference}
-                   for column, (reference, measure) in columns.items()}
+                   for column, (reference, measure, _) in columns.items()}
     adjusted = {column: dict(zip(diffs, cv.holm([cv.paired_p(d) for d in diffs.values()])))
                 for column, diffs in differences.items()}
 
     def cell(column, name):
-        return _cell(differences[column][name], adjusted[column][name]) if name in differences[column] else ''
+        if name not in differences[column]:
+            return ''
+        return _cell(differences[column][name], adjusted[column][name], columns[column][2])
 
     base_label, deconv_label = label(family, BASELINE), label(family, UNCHANGED)
     lines = [f'## Adam {lr:g}, {iters} iterations', '',
@@ -240,7 +246,9 @@ def summarise(records, family, candidates, lr, iters):
              f'more below it. Differences, paired by seed, mean ± 95% t half-width (Holm-adjusted p over the '
              f'candidates): from {base_label} in PSNR at iteration {early} and at the end, and in iterations to '
              f'reach {base_label}\'s final mean minus {THRESHOLD:g} dB ({target:.2f} dB; a seed that never does '
-             f'counts {iters + step}); from the unchanged {deconv_label} in the largest fall and the final PSNR.', '',
+             f'counts {iters + step}); from the unchanged {deconv_label} in the largest fall and the final PSNR. '
+             'A difference whose adjusted p is below 0.05 is decided, as in the study, and says which way in bold.',
+             '',
              f'| candidate | what it changes | seeds | early | final | largest fall | falls | '
              f'early − {base_label} | final − {base_label} | iterations − {base_label} | fall − {deconv_label} | '
              f'final − {deconv_label} |',

@@ -70,7 +70,9 @@ def test_summary_pairs_by_seed_and_reads_falls_from_the_curves(tmp_path):
     assert rows['pool4'][5:7] == ['0.00 ± 0.00', '0.0 ± 0.0']
     # paired: early - SRCNN = +1 for every seed (sign-flip p 2/2^3 = 0.25, Holm over 2 candidates: 0.5)
     assert rows['pool4'][7] == '+1.00 ± 0.00 (p 0.500)'
-    assert rows['DeconvSRCNN (conv2)'][8].startswith('-2.00 ± 0.00 (p ')
+    assert rows['DeconvSRCNN (conv2)'][8] == '-2.00 ± 0.00 (p 0.250)'  # not decided: no word
+    # final - SRCNN for pool4: 0.5, 0.6, 0.7 dB; t-test p 0.009, Holm over two 0.018: decided, higher.
+    assert rows['pool4'][8] == '+0.60 ± 0.25 (p 0.018, **higher**)'
     # fall - DeconvSRCNN: -2.7 dB for every seed
     assert rows['pool4'][10] == '-2.70 ± 0.00 (p 0.250)'
     # Iterations to SRCNN's final mean (30.1) - 0.5 = 29.6: pool4 at 300, SRCNN at 400, deconv never (counts 500).
