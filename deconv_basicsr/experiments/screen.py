@@ -118,6 +118,8 @@ def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(
         raise ValueError(f'unknown candidates {unknown}; choose among {list(CANDIDATES)}')
     candidates = list(dict.fromkeys([BASELINE, UNCHANGED, *candidates]))
     preset, out = PRESETS[preset_name], osp.abspath(out)
+    if family not in preset.families:
+        raise ValueError(f'the {preset_name} preset has no {family} runs; it has {preset.families}')
     datasets = prepare_data(preset, out, data)
     lengths = {lr: iters or study_length(preset, family, lr) for lr in lrs}
     options = {(candidate, lr, lengths[lr], seed):
@@ -128,7 +130,9 @@ def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(
     records = {key: [(it, psnr, loss) for it, psnr, _, loss in cv.read_run(out, opt['name'], key[2],
                                                                             datasets['val']['name'])]
                for key, opt in options.items() if is_finished(out, opt['name'], key[2])}
-    note = '' if preset.verdicts else f'Preset {preset_name}: a code-path check whose figures decide nothing.'
+    note = '' if preset.verdicts and data is not None else (
+        f'A code-path check (the {preset_name} preset' + (', the embedded dataset' if data is None else '') +
+        '): its figures decide nothing.')
     return write_record(record, family, records, candidates, len(options), note)
 
 
