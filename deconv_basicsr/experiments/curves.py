@@ -162,6 +162,29 @@ def paired_p(differences):
     return float(2 * stats.t.sf(abs(t), len(values) - 1))
 
 
+def is_decided(adjusted_p, alpha=0.05):
+    """The study's rule: a difference is decided when its Holm-adjusted p-value is below ``alpha``."""
+    return not math.isnan(adjusted_p) and adjusted_p < alpha
+
+
+def format_spread(mean, sd=math.nan, digits=2):
+    """``mean ± sd`` (the mean alone without a spread; '–' without a mean)."""
+    if math.isnan(mean):
+        return '–'
+    return f'{mean:.{digits}f}' + (f' ± {sd:.{digits}f}' if not math.isnan(sd) else '')
+
+
+def format_difference(mean, half, digits=2):
+    """``+mean ± half``, signed (the mean alone without a half-width; '–' without a mean)."""
+    if math.isnan(mean):
+        return '–'
+    return f'{mean:+.{digits}f}' + (f' ± {half:.{digits}f}' if not math.isnan(half) else '')
+
+
+def format_p(value):
+    return '–' if math.isnan(value) else f'{value:.3f}' if value >= 0.001 else '<0.001'
+
+
 def holm(p_values):
     """Holm's step-down adjustment of ``p_values`` (a list; nan entries stay nan and do not count)."""
     ranked = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))

@@ -12,6 +12,7 @@ import os
 from os import path as osp
 
 from deconv_basicsr.experiments import curves as cv
+from deconv_basicsr.experiments.curves import format_difference, format_p, format_spread
 from deconv_basicsr.experiments.design import ARM_LABELS, PAIRS
 from deconv_basicsr.experiments.runner import is_diverged
 
@@ -33,25 +34,9 @@ STYLES = {'srcnn': ('tab:blue', '-'), 'dsrcnn_c2': ('tab:red', '-'), 'edsr': ('t
 def verdict(adjusted_p, mean, paper_sign):
     """'reproduced' / 'contradicted' when the Holm-adjusted p is below 0.05 and the mean lies on the paper's
     side of zero / the other side; 'inconclusive' otherwise."""
-    if math.isnan(adjusted_p) or adjusted_p >= 0.05:
+    if not cv.is_decided(adjusted_p):
         return 'inconclusive'
     return 'reproduced' if mean * paper_sign > 0 else 'contradicted'
-
-
-def _fmt(mean, sd=math.nan, digits=2):
-    if math.isnan(mean):
-        return '–'
-    return f'{mean:.{digits}f}' + (f' ± {sd:.{digits}f}' if not math.isnan(sd) else '')
-
-
-def _signed(mean, half, digits=2):
-    if math.isnan(mean):
-        return '–'
-    return f'{mean:+.{digits}f}' + (f' ± {half:.{digits}f}' if not math.isnan(half) else '')
-
-
-def _p(value):
-    return '–' if math.isnan(value) else f'{value:.3f}' if value >= 0.001 else '<0.001'
 
 
 class Condition:
@@ -221,7 +206,8 @@ def _verdict_table(preset, results):
             for half, key, sign, unit in halves:
                 r = row[key]
                 lines.append(f"| {'(a)' if family == 'edsr' else '(b)'} | {half} | {condition.label} | {r['n']} | "
-                             f"{_signed(r['mean'], r['half'], 0 if key != 'final' else 2)}{unit} | {_p(r['holm'])} |"
+                             f"{format_difference(r['mean'], r['half'], 0 if key != 'final' else 2)}{unit} | "
+                             f"{format_p(r['holm'])} |"
                              + (f" {verdict(r['holm'], r['mean'], sign)} |" if judged else ''))
     return lines + ['']
 
@@ -236,10 +222,11 @@ def _claim_section(claim, members, final_sign, iters_sign, spi, record, val_set)
         deconv = cv.mean_sd(c.finals(c.deconv).values())
         r, running = row['final'], row['final_running']
         gains = [cv.late_gain(curve) for curve in c.curves[c.baseline].values()]
-        lines.append(f"| {condition.label} | {r['n']} | {_fmt(*base)} | {_fmt(*deconv)} | "
-                     f"{_signed(r['mean'], r['half'])} ({_p(r['p'])}, {_p(r['holm'])}) | "
-                     f"{_fmt(cv.detectable_effect(r['sd'], r['n']))} dB | {_signed(running['mean'], running['half'])} | "
-                     f"{_signed(cv.mean_sd(gains)[0], math.nan, 3)} |")
+        lines.append(f"| {condition.label} | {r['n']} | {format_spread(*base)} | {format_spread(*deconv)} | "
+                     f"{format_difference(r['mean'], r['half'])} ({format_p(r['p'])}, {format_p(r['holm'])}) | "
+                     f"{format_spread(cv.detectable_effect(r['sd'], r['n']))} dB | "
+                     f"{format_difference(running['mean'], running['half'])} | "
+                     f"{format_difference(cv.mean_sd(gains)[0], math.nan, 3)} |")
     lines += ['', 'A baseline has flattened when its gain over the last 20% of iterations is under 0.05 dB. The '
               'smallest effect detected with 80% power is that of a two-sided paired t-test at 0.05 with these '
               'seeds and the observed spread of the differences.', '',
@@ -252,8 +239,8 @@ def _claim_section(claim, members, final_sign, iters_sign, spi, record, val_set)
         cells = []
         for delta in THRESHOLDS:
             r, s = row[f'iters_{delta}'], row.get(f'seconds_{delta}')
-            cells += [f"{_signed(r['mean'], r['half'], 0)} ({_p(r['holm'])})",
-                      _signed(s['mean'], s['half'], 0) if s else '–', str(r['censored'])]
+            cells += [f"{format_difference(r['mean'], r['half'], 0)} ({format_p(r['holm'])})",
+                      format_difference(s['mean'], s['half'], 0) if s else '–', str(r['censored'])]
         lines.append(f'| {condition.label} | ' + ' | '.join(cells) + ' |')
     lines += ['', 'During training (validation PSNR difference at each validation, paired by seed):', '',
               '| condition | deconv ahead (mean) at | interval above zero at | interval below zero at | '
@@ -266,7 +253,7 @@ def _claim_section(claim, members, final_sign, iters_sign, spi, record, val_set)
         lead = max(points, key=lambda p: p[1]) if points else (0, math.nan, math.nan)
         plot = _plot_condition(c, record, val_set)
         lines.append(f'| {condition.label} | {ahead} of {len(points)} | {_iterations(above)} | {_iterations(below)} | '
-                     f'{_signed(lead[1], lead[2])} ({lead[0]}) | `{plot}` |')
+                     f'{format_difference(lead[1], lead[2])} ({lead[0]}) | `{plot}` |')
     return lines + ['']
 
 
@@ -338,8 +325,9 @@ def _best_rate_section(preset, results):
         seeds = sorted(set(base) & set(dec))
         r = _comparison([dec[s] - base[s] for s in seeds])
         lines += [f'{family.upper()}, {iters} it, each arm at its own best rate on validation: {ARM_LABELS[deconv]} '
-                  f'at {lr_deconv:g} − {ARM_LABELS[baseline]} at {lr_base:g}: {_signed(r["mean"], r["half"])} dB '
-                  f'(n={r["n"]}, p {_p(r["p"])}; one comparison, chosen after seeing the rates).', '']
+                  f'at {lr_deconv:g} − {ARM_LABELS[baseline]} at {lr_base:g}: '
+                  f'{format_difference(r["mean"], r["half"])} dB '
+                  f'(n={r["n"]}, p {format_p(r["p"])}; one comparison, chosen after seeing the rates).', '']
     return (['## Each arm at its own best learning rate', ''] + lines) if lines else []
 
 
@@ -396,8 +384,9 @@ def _test_section(preset, tests):
                 continue
             mean, half = cv.interval95([d[s] - b[s] for s in seeds])
             bic = bicubic.get(dataset, {}).get('', math.nan)
-            lines.append(f'| {condition.label} | {dataset} | {_fmt(bic)} | {_fmt(*cv.mean_sd(b.values()))} | '
-                         f'{_fmt(*cv.mean_sd(d.values()))} | {_signed(mean, half)} | {len(seeds)} |')
+            lines.append(f'| {condition.label} | {dataset} | {format_spread(bic)} | '
+                         f'{format_spread(*cv.mean_sd(b.values()))} | '
+                         f'{format_spread(*cv.mean_sd(d.values()))} | {format_difference(mean, half)} | {len(seeds)} |')
     paper = [f'{name} {base:.3f} / {deconv:.3f} ({deconv - base:+.3f})' for name, (base, deconv) in PAPER_X2.items()
              if name in preset.test_sets]
     if paper:

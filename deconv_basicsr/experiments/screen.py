@@ -196,15 +196,13 @@ def _cell(differences, adjusted_p, words):
     mean, half = cv.interval95(differences)
     if math.isnan(mean):
         return '–'
-    p = '' if math.isnan(adjusted_p) else f'p {adjusted_p:.3f}' if adjusted_p >= 0.001 else 'p <0.001'
-    decided = not math.isnan(adjusted_p) and adjusted_p < 0.05 and mean != 0
-    p += f', **{words[mean < 0]}**' if decided else ''
-    return f'{mean:+.2f}' + ('' if math.isnan(half) else f' ± {half:.2f}') + (f' ({p})' if p else '')
+    p = '' if math.isnan(adjusted_p) else f'p {cv.format_p(adjusted_p)}'
+    p += f', **{words[mean < 0]}**' if cv.is_decided(adjusted_p) else ''
+    return cv.format_difference(mean, half) + (f' ({p})' if p else '')
 
 
 def _spread(values, digits=2):
-    mean, sd = cv.mean_sd(values)
-    return '–' if math.isnan(mean) else f'{mean:.{digits}f}' + ('' if math.isnan(sd) else f' ± {sd:.{digits}f}')
+    return cv.format_spread(*cv.mean_sd(values), digits)
 
 
 def summarise(records, family, candidates, lr, iters):
