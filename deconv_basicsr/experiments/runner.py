@@ -94,10 +94,11 @@ def _run(command, out, log_path, threads, on_line=None, accept=(0, )):
     return proc.returncode
 
 
-def train_all(out, options, jobs=1, threads=1, desc='training', entry='deconv_basicsr.train'):
-    """Train every option dict of ``options`` not finished yet, ``jobs`` at a time on ``threads`` threads each,
-    each with ``python -m ENTRY -opt FILE --auto_resume`` (``entry``: a module that runs BasicSR's training
-    pipeline).
+def train_all(out, options, jobs=1, threads=1, desc='training', entry='deconv_basicsr.train', after=None):
+    """Train every option dict of ``options`` not finished yet, in their order, ``jobs`` at a time on
+    ``threads`` threads each, each with ``python -m ENTRY -opt FILE --auto_resume`` (``entry``: a module that
+    runs BasicSR's training pipeline). ``after``, if given, is called with a run's option dict once the run has
+    ended (finished or diverged), in the worker that trained it, before that worker takes the next run.
 
     The progress bar counts iterations over all runs, finished ones included, with the rate and ETA.
     """
@@ -144,6 +145,8 @@ def train_all(out, options, jobs=1, threads=1, desc='training', entry='deconv_ba
             done[name] = totals[name]
             finished[0] += 1
             progress.set_postfix_str(f'{finished[0]}/{len(options)} runs done')
+        if after is not None:
+            after(opt)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for future in [pool.submit(train, opt) for opt in todo]:

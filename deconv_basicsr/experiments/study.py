@@ -2,9 +2,11 @@
 
 Stages (each skips what is done, so rerunning the same command continues the study):
 
-1. ``train``: every run of the preset, seed by seed over the conditions (``Preset.runs``); after each seed
-   the final checkpoints of that seed's runs are tested (``test``) and the record is rewritten, so a study
-   stopped early leaves a consistent record with the same number of seeds everywhere.
+1. ``train``: every run of the preset, seed by seed over the conditions, the longest runs of a seed first
+   (``training_order``); once the last run of a seed has ended, that seed's final checkpoints are tested
+   (``test``) and the record is rewritten with every run finished so far. A free worker takes the next
+   seed's runs while a seed's last ones finish, so no core waits on one long run, and a study stopped early
+   holds whole seeds and at most a few runs of the next.
 2. ``test``: the final checkpoint of every finished run through BasicSR's test pipeline on the test sets,
    and bicubic upsampling; one row per run and set in ``tests.csv``.
 3. ``timing``: training steps of every arm timed side by side in one process (the seconds axis), once.
@@ -16,6 +18,8 @@ record on a machine without its runs; their test rows come from the committed ``
 """
 import json
 import os
+import threading
+from collections import Counter
 from os import path as osp
 
 from deconv_basicsr.experiments import curves as cv
@@ -90,6 +94,13 @@ def prepare_data(preset, out, data=None):
             'test': {name: prepared(name, hr(name)) for name in preset.test_sets}}
 
 
+def training_order(runs):
+    """``runs`` in training order: seed by seed, the runs of a seed with the most iterations first (in the
+    order of ``runs`` among equals, so both arms of a pair stay together), so that a seed's longest run does
+    not start last and hold up the end of the study."""
+    return sorted(runs, key=lambda run: (run.seed, -run.iters))
+
+
 def read_records(out, preset, runs, val_set, recorded=None):
     """Curves of the finished ``runs``: ``{run: [(iteration, psnr, psnr_running, loss), ...]}``, from the
     run's BasicSR logs under ``out``, or else from ``recorded`` (a committed ``curves.csv``) where it holds
@@ -147,15 +158,22 @@ def run_study(preset_name, out, options_dir, data=None, jobs=2, threads=1, stage
         return report.write_record(out, record, preset_name, preset, records, val_set)
 
     if 'train' in stages:
-        for seed in sorted({run.seed for run in runs}):
-            done = read_records(out, preset, runs, val_set, recorded)
-            todo = [run for run in runs if run.seed == seed and run not in done]
-            train_all(out, [train_options(preset, run, datasets) for run in todo], jobs, threads,
-                      desc=f'seed {seed}')
-            if 'test' in stages:
-                run_tests(preset, out, [run for run in runs if run.seed == seed], datasets, jobs, threads,
-                          options_dir)
-            write()
+        done = read_records(out, preset, runs, val_set, recorded)
+        todo = training_order([run for run in runs if run not in done])
+        left = Counter(run.seed for run in todo)
+        lock = threading.Lock()
+
+        def ended(opt):
+            seed = opt['manual_seed']
+            with lock:
+                left[seed] -= 1
+                if not left[seed]:  # the seed's last run: test the seed (in this worker's slot), rewrite the record
+                    if 'test' in stages:
+                        run_tests(preset, out, [run for run in runs if run.seed == seed], datasets, 1, threads,
+                                  options_dir)
+                    write()
+
+        train_all(out, [train_options(preset, run, datasets) for run in todo], jobs, threads, after=ended)
     if 'test' in stages:
         run_tests(preset, out, runs, datasets, jobs, threads, options_dir)
     timing_path = osp.join(record, 'timing.json')

@@ -20,6 +20,7 @@ from deconv_basicsr.experiments import recal_noise
 from deconv_basicsr.experiments.design import PAIRS, PRESETS, Condition, Run, network_options
 from deconv_basicsr.experiments.report import compare, verdict, write_record
 from deconv_basicsr.experiments.runner import is_diverged, is_finished, train_all
+from deconv_basicsr.experiments.study import training_order
 
 STUDY = str(Path(__file__).resolve().parents[2] / 'scripts' / 'study.py')
 
@@ -63,6 +64,13 @@ def test_runs_are_trained_seed_by_seed_over_the_conditions():
     # Both arms of a pair follow each other, baseline first.
     assert all(a.condition == b.condition and a.seed == b.seed and a.is_baseline and not b.is_baseline
                for a, b in zip(runs[::2], runs[1::2]))
+    # Trained in the same seed order, a seed's longest runs first, the arms of a pair still together.
+    order = training_order(runs)
+    assert sorted(order, key=runs.index) == runs and [run.seed for run in order] == seeds
+    assert [(run.arm, run.iters) for run in order[:4]] == [('srcnn', 10000), ('dsrcnn_c2', 10000), ('edsr', 4000),
+                                                           ('dedsr', 4000)]
+    assert all(a.condition == b.condition and a.seed == b.seed and a.is_baseline and not b.is_baseline
+               for a, b in zip(order[::2], order[1::2]))
 
 
 @pytest.mark.parametrize('family', ['srcnn', 'edsr'])
@@ -140,6 +148,9 @@ if 'diverges' in name:
     sys.exit(3)
 if 'fails' in name:
     sys.exit(1)
+if 'slow' in name:
+    import time
+    time.sleep(3)
 os.makedirs(f'experiments/{name}/models')
 open(f'experiments/{name}/models/net_g_latest.pth', 'w').close()
 """
@@ -150,7 +161,9 @@ def test_runner_records_a_diverged_run_and_goes_on(tmp_path):
     other failure still stops the study."""
     (tmp_path / 'fake_train.py').write_text(FAKE_TRAIN)
     options = [{'name': name, 'train': {'total_iter': 4}} for name in ('a_diverges', 'b_trains')]
-    train_all(str(tmp_path), options, entry='fake_train')
+    ended = []
+    train_all(str(tmp_path), options, entry='fake_train', after=lambda opt: ended.append(opt['name']))
+    assert ended == ['a_diverges', 'b_trains']  # a diverged run has ended too
     assert is_diverged(tmp_path, 'a_diverges') and not is_finished(tmp_path, 'a_diverges', 4)
     assert is_finished(tmp_path, 'b_trains', 4) and not is_diverged(tmp_path, 'b_trains')
     marker = (tmp_path / 'experiments' / 'a_diverges' / 'diverged.txt').read_text()
@@ -160,7 +173,9 @@ def test_runner_records_a_diverged_run_and_goes_on(tmp_path):
     with open(tmp_path / 'machines.csv') as f:
         assert sorted(row['run'] for row in csv.DictReader(f)) == ['a_diverges', 'b_trains']
     with pytest.raises(RuntimeError, match='c_fails.yml failed .exit 1.'):
-        train_all(str(tmp_path), [{'name': 'c_fails', 'train': {'total_iter': 4}}], entry='fake_train')
+        train_all(str(tmp_path), [{'name': 'c_fails', 'train': {'total_iter': 4}}], entry='fake_train',
+                  after=ended.append)
+    assert len(ended) == 2  # a failed run has not ended: the study stops
 
     # The report names the diverged run of a preset and counts the record complete without it.
     preset = PRESETS['smoke']
@@ -171,6 +186,14 @@ def test_runner_records_a_diverged_run_and_goes_on(tmp_path):
     summary = write_record(str(tmp_path), str(tmp_path / 'record'), 'smoke', preset, records, 'val')
     assert f'Runs in this record: {len(runs) - 1} of {len(runs)}.' in summary
     assert f'Diverged (stopped by the non-finite guard, so not in the curves; `diverged.txt` in each run\'s folder): {runs[0].name}.' in summary
+
+
+def test_a_free_worker_takes_the_next_run_while_a_long_one_trains(tmp_path):
+    (tmp_path / 'fake_train.py').write_text(FAKE_TRAIN)
+    options = [{'name': name, 'train': {'total_iter': 4}} for name in ('slow_s0', 'quick_s0', 'quick_s1')]
+    ended = []
+    train_all(str(tmp_path), options, jobs=2, entry='fake_train', after=lambda opt: ended.append(opt['name']))
+    assert ended == ['quick_s0', 'quick_s1', 'slow_s0']
 
 
 def test_smoke_study_trains_tests_each_seed_records_and_resumes(tmp_path):
