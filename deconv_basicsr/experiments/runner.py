@@ -63,6 +63,14 @@ def is_finished(out, name, total_iter):
     return osp.isfile(osp.join(folder, 'models', 'net_g_latest.pth'))
 
 
+def resumed_iteration(out, name):
+    """The iteration the run ``name`` under ``out`` resumes from: that of its latest training state (the one
+    ``--auto_resume`` loads), 0 when it has none."""
+    folder = osp.join(out, 'experiments', name, 'training_states')
+    states = os.listdir(folder) if osp.isdir(folder) else []
+    return max((int(f[:-6]) for f in states if f.endswith('.state') and f[:-6].isdigit()), default=0)
+
+
 def is_diverged(out, name):
     """Whether the run ``name`` under ``out`` was stopped by the non-finite guard (it is not trained again)."""
     return osp.isfile(osp.join(out, 'experiments', name, DIVERGED))
@@ -108,9 +116,10 @@ def train_all(out, options, jobs=1, threads=1, desc='training', entry='deconv_ba
 
     out = osp.abspath(out)
     totals = {opt['name']: opt['train']['total_iter'] for opt in options}
-    done = {name: (total if is_finished(out, name, total) or is_diverged(out, name) else 0)
-            for name, total in totals.items()}
-    todo = [opt for opt in options if not done[opt['name']]]
+    ended = {name for name, total in totals.items() if is_finished(out, name, total) or is_diverged(out, name)}
+    todo = [opt for opt in options if opt['name'] not in ended]
+    # Interrupted runs count from where they resume, so that the rate and the ETA are those of this session.
+    done = {name: total if name in ended else resumed_iteration(out, name) for name, total in totals.items()}
     progress = tqdm(total=sum(totals.values()), initial=sum(done.values()), desc=desc, unit='it',
                     dynamic_ncols=True, smoothing=0.05)
     progress.set_postfix_str(f'{len(options) - len(todo)}/{len(options)} runs done')

@@ -19,7 +19,7 @@ from deconv_basicsr.experiments import curves as cv
 from deconv_basicsr.experiments import recal_noise
 from deconv_basicsr.experiments.design import PAIRS, PRESETS, Condition, Run, network_options
 from deconv_basicsr.experiments.report import compare, verdict, write_record
-from deconv_basicsr.experiments.runner import is_diverged, is_finished, train_all
+from deconv_basicsr.experiments.runner import is_diverged, is_finished, resumed_iteration, train_all
 from deconv_basicsr.experiments.study import training_order
 
 STUDY = str(Path(__file__).resolve().parents[2] / 'scripts' / 'study.py')
@@ -260,6 +260,7 @@ def test_smoke_study_trains_tests_each_seed_records_and_resumes(tmp_path):
     # state; finished ones are skipped.
     name = Run('srcnn', 'dsrcnn_c2', 1e-3, 8, 1).name
     os.remove(out / 'experiments' / name / 'models' / 'net_g_latest.pth')
+    assert resumed_iteration(out, name) == 8 and resumed_iteration(out, 'not_a_run') == 0
     lines = (out / 'curves.csv').read_text().splitlines(keepends=True)
     (out / 'curves.csv').write_text(''.join(line for line in lines if not line.startswith(name + ',')))
     before = {log.name: log.read_text() for log in (out / 'logs').iterdir()}
