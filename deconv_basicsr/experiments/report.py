@@ -57,7 +57,9 @@ class Condition:
         self.seeds = sorted(set(self.curves[self.baseline]) & set(self.curves[self.deconv]))
 
     def finals(self, arm):
-        return {seed: cv.final(curve) for seed, curve in self.curves[arm].items()}
+        """The final PSNR of ``arm`` at each paired seed (a seed whose other arm has not finished is left out,
+        so that the finals and their difference describe the same seeds)."""
+        return {seed: cv.final(self.curves[arm][seed]) for seed in self.seeds}
 
     def target(self, delta):
         """The baseline's final mean over the paired seeds, minus ``delta``."""
@@ -221,7 +223,7 @@ def _claim_section(claim, members, final_sign, iters_sign, spi, record, val_set)
         base = cv.mean_sd(c.finals(c.baseline).values())
         deconv = cv.mean_sd(c.finals(c.deconv).values())
         r, running = row['final'], row['final_running']
-        gains = [cv.late_gain(curve) for curve in c.curves[c.baseline].values()]
+        gains = [cv.late_gain(c.curves[c.baseline][s]) for s in c.seeds]
         lines.append(f"| {condition.label} | {r['n']} | {format_spread(*base)} | {format_spread(*deconv)} | "
                      f"{format_difference(r['mean'], r['half'])} ({format_p(r['p'])}, {format_p(r['holm'])}) | "
                      f"{format_spread(cv.detectable_effect(r['sd'], r['n']))} dB | "

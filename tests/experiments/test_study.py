@@ -120,6 +120,11 @@ def test_comparisons_pair_by_seed_count_iterations_to_thresholds_and_correct_ove
     assert results[low][1]['final']['holm'] == pytest.approx(2 * p_low)
     assert results[high][1]['final']['holm'] == pytest.approx(max(p_high, 2 * p_low))
 
+    # A seed whose other arm has not finished (a study in progress) is left out of the finals as well.
+    records[Run('srcnn', 'srcnn', fast.lr, 1000, 3)] = _rows([(it, 40.0) for it in its])
+    c, row = compare([fast, slow], records, {})[fast]
+    assert c.seeds == [0, 1, 2] and sorted(c.finals('srcnn')) == [0, 1, 2] and row['final']['n'] == 3
+
 
 def test_summary_states_verdicts_only_with_enough_seeds_and_no_empty_columns(tmp_path):
     preset = PRESETS['smoke']
