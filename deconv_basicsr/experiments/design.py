@@ -135,7 +135,9 @@ def train_options(preset, run, datasets):
     """BasicSR training options of ``run`` (``datasets``: BasicSR options of the 'train' and 'val' sets)."""
     iters = run.iters
     optim = {'type': 'Adam', 'lr': run.lr, 'weight_decay': 0, 'betas': [0.9, 0.99]}
-    train = {**datasets['train'], 'phase': 'train', 'gt_size': preset.gt_size[run.family], 'use_hflip': True,
+    # PairedImageDataset's samples, each image decoded once per worker (docs/data.md).
+    train = {**datasets['train'], 'type': 'CachedPairedImageDataset', 'phase': 'train',
+             'gt_size': preset.gt_size[run.family], 'use_hflip': True,
              'use_rot': True, 'num_worker_per_gpu': 1, 'batch_size_per_gpu': preset.batch_size,
              'dataset_enlarge_ratio': 100, 'prefetch_mode': None}
     return {
