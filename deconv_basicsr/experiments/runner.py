@@ -17,7 +17,7 @@ import sys
 import shutil
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from os import path as osp
 
 import yaml
@@ -102,6 +102,31 @@ def _run(command, out, log_path, threads, on_line=None, accept=(0, )):
     return proc.returncode
 
 
+def _run_all(function, items, jobs):
+    """Call ``function`` on every item, ``jobs`` at a time, in order. Once a call has failed, or on Ctrl-C, no
+    other call starts: those running end (a training saves its state on Ctrl-C), then the first failure is
+    raised."""
+    stop = threading.Event()
+
+    def call(item):
+        if stop.is_set():
+            return
+        try:
+            function(item)
+        except BaseException:
+            stop.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(call, item) for item in items]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            stop.set()
+    for future in futures:
+        future.result()
+
+
 def train_all(out, options, jobs=1, threads=1, desc='training', entry='deconv_basicsr.train', after=None):
     """Train every option dict of ``options`` not finished yet, in their order, ``jobs`` at a time on
     ``threads`` threads each, each with ``python -m ENTRY -opt FILE --auto_resume`` (``entry``: a module that
@@ -157,9 +182,7 @@ def train_all(out, options, jobs=1, threads=1, desc='training', entry='deconv_ba
         if after is not None:
             after(opt)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for future in [pool.submit(train, opt) for opt in todo]:
-            future.result()
+    _run_all(train, todo, jobs)
     progress.close()
 
 
@@ -182,7 +205,5 @@ def test_all(out, options, jobs=1, threads=1):
             raise
         progress.update()
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for future in [pool.submit(test, opt) for opt in todo]:
-            future.result()
+    _run_all(test, todo, jobs)
     progress.close()

@@ -178,9 +178,10 @@ def test_runner_records_a_diverged_run_and_goes_on(tmp_path):
     with open(tmp_path / 'machines.csv') as f:
         assert sorted(row['run'] for row in csv.DictReader(f)) == ['a_diverges', 'b_trains']
     with pytest.raises(RuntimeError, match='c_fails.yml failed .exit 1.'):
-        train_all(str(tmp_path), [{'name': 'c_fails', 'train': {'total_iter': 4}}], entry='fake_train',
-                  after=ended.append)
-    assert len(ended) == 2  # a failed run has not ended: the study stops
+        train_all(str(tmp_path), [{'name': name, 'train': {'total_iter': 4}} for name in ('c_fails', 'd_trains')],
+                  entry='fake_train', after=ended.append)
+    assert len(ended) == 2  # a failed run has not ended: the study stops,
+    assert not (tmp_path / 'experiments' / 'd_trains').exists()  # and starts no other run
 
     # The report names the diverged run of a preset and counts the record complete without it.
     preset = PRESETS['smoke']
