@@ -130,7 +130,7 @@ def compare(conditions, records, spi):
 def best_rate(results, family, iters, arm):
     """The learning rate at which ``arm`` ends highest on average (validation), among the conditions of
     ``family`` at length ``iters``."""
-    scores = {condition.lr: cv.mean_sd([cv.final(curve) for curve in c.curves[arm].values()])[0]
+    scores = {condition.lr: cv.mean_sd(c.finals(arm).values())[0]
               for condition, (c, _) in results.items() if (condition.family, condition.iters) == (family, iters)}
     scores = {lr: s for lr, s in scores.items() if not math.isnan(s)}
     return max(scores, key=scores.get) if scores else None

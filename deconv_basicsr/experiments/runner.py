@@ -66,9 +66,11 @@ def is_finished(out, name, total_iter):
 def resumed_iteration(out, name):
     """The iteration the run ``name`` under ``out`` resumes from: that of its latest training state (the one
     ``--auto_resume`` loads), 0 when it has none."""
-    folder = osp.join(out, 'experiments', name, 'training_states')
-    states = os.listdir(folder) if osp.isdir(folder) else []
-    return max((int(f[:-6]) for f in states if f.endswith('.state') and f[:-6].isdigit()), default=0)
+    from deconv_basicsr.compat.resume import latest_training_state
+
+    state = latest_training_state({'name': name, 'path': {'training_states': osp.join(out, 'experiments', name,
+                                                                                      'training_states')}})
+    return 0 if state is None else int(osp.splitext(osp.basename(state))[0])
 
 
 def is_diverged(out, name):
