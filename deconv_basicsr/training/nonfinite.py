@@ -33,7 +33,6 @@ of the same names here, so the guard is active wherever the project's features a
 and any run of ``DeconvSRModel``. ``check_options`` runs at start-up (``checks``).
 """
 import difflib
-import glob
 import math
 import os
 import sys
@@ -212,14 +211,14 @@ class Guard:
 
     def _kept(self):
         """The last training state on disk and its checkpoint, in words."""
-        paths = self.model.opt['path']
-        states = glob.glob(osp.join(paths.get('training_states', ''), '*.state'))
-        iters = sorted(int(osp.basename(p).split('.')[0]) for p in states if osp.basename(p).split('.')[0].isdigit())
-        if not iters:
+        from deconv_basicsr.compat.resume import latest_training_state
+
+        state = latest_training_state(self.model.opt)
+        if state is None:
             return 'No checkpoint was saved (logger.save_checkpoint_freq), and none is saved now.'
-        last = iters[-1]
-        return (f"The last checkpoint, {osp.join(paths['models'], f'net_g_{last}.pth')}, and its training state "
-                f"{last}.state are finite and kept; nothing was saved after them.")
+        last = osp.basename(state).split('.')[0]
+        return (f"The last checkpoint, {osp.join(self.model.opt['path']['models'], f'net_g_{last}.pth')}, and its "
+                f"training state {last}.state are finite and kept; nothing was saved after them.")
 
     def _hint(self):
         lr = (self.model.opt['train'].get('optim_g') or {}).get('lr')
