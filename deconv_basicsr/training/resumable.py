@@ -120,7 +120,8 @@ class ResumableModel:
     def local_training_state(self):
         """What this process alone carries into its next iteration, besides checkpoints, optimizers and schedulers.
 
-        Here: what every FastDeconv layer carries (``carried_state``), as ``{net: {layer: state}}``. Models
+        Here: what every FastDeconv layer carries (``carried_state``), as ``{net: {layer: state}}``, and the best
+        validation values so far (BasicSR's ``best_metric_results``, which its log reports). Models
         extend it (and ``load_local_training_state``); tensors are moved to the CPU.
         """
         carried = {}
@@ -129,7 +130,12 @@ class ResumableModel:
             layers = {name: _to_cpu(state) for name, state in layers.items() if state is not None}
             if layers:
                 carried[net_name] = layers
-        return {'deconv_carried': carried}
+        # BasicSR keeps the best validation values only in memory: a resumed run's "Best ... @ iter" would
+        # forget every validation before the resume. Plain floats: torch.load(weights_only=True) refuses NumPy's.
+        best = {dataset: {metric: {'better': record['better'], 'val': float(record['val']), 'iter': int(record['iter'])}
+                          for metric, record in metrics.items()}
+                for dataset, metrics in getattr(self, 'best_metric_results', {}).items()}
+        return {'deconv_carried': carried, 'best_metric_results': best}
 
     def load_local_training_state(self, state):
         """Restore what ``local_training_state`` returned (after the networks' checkpoints are loaded)."""
@@ -139,6 +145,8 @@ class ResumableModel:
             carried = carried_states.get(net_name, {})
             for name, layer in _deconv_layers(net).items():
                 layer.load_carried_state(carried.get(name))
+        if state.get('best_metric_results'):
+            self.best_metric_results = state['best_metric_results']
 
     def save_training_state(self, epoch, current_iter):
         """Save optimizers, schedulers, and every process's random and local state, for resuming.

@@ -74,9 +74,9 @@ def quickstart_options(tmp_path, name, total_iter):
     return write_options(tmp_path / f'{name}.yml', opt)
 
 
-def psnr_values(output):
-    """The validation PSNRs a run printed, in order."""
-    return [line.split('# psnr: ')[1].split()[0] for line in output.splitlines() if '# psnr: ' in line]
+def psnr_lines(output):
+    """The validation PSNRs a run printed, in order, each with its "Best: ... @ ... iter"."""
+    return [line.strip() for line in output.splitlines() if '# psnr: ' in line]
 
 
 def test_quickstart_resumed_in_epoch_0_is_exact(tmp_path):
@@ -90,8 +90,12 @@ def test_quickstart_resumed_in_epoch_0_is_exact(tmp_path):
     experiments = tmp_path / 'experiments'
     assert_bit_identical(experiments / 'straight', experiments / 'stopped', 12)
     # Validations at 8 and 12, and the final one: the one at 8 recalibrates on batches 5 to 8.
-    assert len(psnr_values(resumed.stdout)) == 3
-    assert psnr_values(resumed.stdout) == psnr_values(straight.stdout)[-3:]
+    assert len(psnr_lines(resumed.stdout)) == 3
+    assert psnr_lines(resumed.stdout) == psnr_lines(straight.stdout)[-3:]
+    # The state at 6 carries the best validation so far (at 4), which the resumed run's "Best" counts.
+    state = torch.load(experiments / 'stopped' / 'training_states' / '6.state')
+    best = state['local_states'][0]['best_metric_results']
+    assert [record['iter'] for metrics in best.values() for record in metrics.values()] == [4], best
 
 
 def interruptible_options(tmp_path, name='run'):

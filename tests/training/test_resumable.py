@@ -34,3 +34,27 @@ def test_resumable_mixes_in_once_and_keeps_the_name():
 def test_resume_position_places_an_iteration_in_its_epoch():
     position = ResumePosition(start_iter=7, batches_per_epoch=4)
     assert [position.epoch_of(i) for i in (3, 4, 7, 8)] == [0, 1, 1, 2]
+
+
+def test_the_best_validation_values_survive_a_resume(tmp_path):
+    """BasicSR's ``best_metric_results`` travels in the training state (as plain numbers, which
+    ``torch.load(weights_only=True)`` accepts), so "Best ... @ iter" after a resume still counts the validations
+    before it."""
+    import numpy as np
+
+    class Model(ResumableModel, BaseModel):
+        def __init__(self):  # no networks: only the mixin's state
+            self.opt = {'val': {'metrics': {'psnr': {'type': 'calculate_psnr'}}}}
+
+    before = Model()
+    before._initialize_best_metric_results('val')
+    before._update_best_metric_result('val', 'psnr', np.float64(30.5), 4)
+    path = tmp_path / 'state.pt'
+    torch.save({'local': before.local_training_state()}, path)
+
+    after = Model()
+    after.load_local_training_state(torch.load(path, weights_only=True)['local'])
+    after._initialize_best_metric_results('val')  # what the next validation does first: keeps the record
+    after._update_best_metric_result('val', 'psnr', np.float64(29.0), 8)
+    assert after.best_metric_results['val']['psnr'] == {'better': 'higher', 'val': 30.5, 'iter': 4}
+    assert Model().local_training_state()['best_metric_results'] == {}  # before any validation
