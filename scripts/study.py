@@ -1,7 +1,7 @@
 """The study of the paper's two claims: each pair at several learning rates and lengths, over seeds.
 
     python scripts/study.py --preset smoke                                       # about a minute: does it run?
-    python scripts/study.py --preset cpu --data DATA --record docs/study/cpu     # ~14 h on 2 cores
+    python scripts/study.py --preset cpu --data DATA --record docs/study/cpu     # ~11 h on 2 cores
 
 DATA is a folder of HR image folders (T91/, Urban100/, Set5/, Set14/, B100/). Trains under OUT
 (experiments/, tb_logger/, results/); writes the record (curves.csv, tests.csv, summary.md, timing.json,

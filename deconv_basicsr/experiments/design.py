@@ -113,7 +113,7 @@ PRESETS = {
     'cpu': Preset(
         description='SRCNN against DeconvSRCNN at four learning rates (8 seeds, 2000 iterations) and at 1e-4 for '
         '10000 iterations (5 seeds); a small EDSR against DeconvEDSR at 5e-4 (6 seeds) and 1e-4 (3 seeds), 4000 '
-        'iterations; about 14 hours on 2 CPU cores; train on T91, validate on Urban100 crops, test on '
+        'iterations; about 11 hours on 2 CPU cores; train on T91, validate on Urban100 crops, test on '
         'Set5, Set14 and B100',
         conditions=(Condition('srcnn', 1e-4, 2000, 8), Condition('srcnn', 3e-4, 2000, 8),
                     Condition('srcnn', 1e-3, 2000, 8), Condition('srcnn', 3e-3, 2000, 8),
