@@ -29,6 +29,9 @@ def main(argv=None):
     parser.add_argument('--preset', default='cpu', choices=['cpu', 'smoke'],
                         help="the study preset whose options the runs take (default: %(default)s; smoke: tiny "
                         "networks, a few iterations)")
+    parser.add_argument('--study-record', metavar='CSV',
+                        help="the study's curves.csv on the same --data (e.g. docs/study/cpu/curves.csv): the runs "
+                        "of the baseline and the unchanged arm it holds whole are taken from it, not trained")
     parser.add_argument('--jobs', type=int, default=2, help='runs trained at once (default: %(default)s)')
     parser.add_argument('--threads', type=int, default=1, help='threads per run (default: %(default)s)')
     parser.add_argument('--list', action='store_true', help='print the candidates and exit')
@@ -38,7 +41,7 @@ def main(argv=None):
             print(f'{name:12} {what} ({overrides or "the study options"})')
         return
     print(run_screen(args.out, args.record or f'{args.out}/record', args.candidates, args.seeds, args.lr,
-                     args.iters, args.data, args.family, args.preset, args.jobs, args.threads))
+                     args.iters, args.data, args.family, args.preset, args.jobs, args.threads, args.study_record))
 
 
 if __name__ == '__main__':

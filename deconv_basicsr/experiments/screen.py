@@ -4,8 +4,10 @@ Every candidate is one of the study's runs of a family (SRCNN or EDSR) changed b
 deconvolved arm with a FastDeconv setting or a training option, beside the baseline and the unchanged
 deconvolved arm. All train with the study's options, and a seed gives every candidate the same initial
 weights and batches, so candidates are compared seed by seed. The runs of ``baseline`` and ``deconv`` are
-the study's runs, with the study's names: a screen in the study's folder (after the study) reuses them.
-Only validation decides (the test sets are not used).
+the study's runs, with the study's names: a screen in the study's folder (after the study) reuses them, and
+one given the study's record (its ``curves.csv``, trained on the same data) takes the curves that record holds
+whole instead of training them again, as the study itself does. Only validation decides (the test sets are
+not used).
 
 The record (``curves.csv`` with a ``candidate`` column, ``summary.md``, a plot per rate) is computed from the
 runs' BasicSR logs; rerunning continues where it stopped and rewrites it.
@@ -92,7 +94,7 @@ def study_length(preset, family, lr):
 
 
 def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(1e-3, ), iters=None, data=None,
-               family='srcnn', preset_name='cpu', jobs=2, threads=1, log=print):
+               family='srcnn', preset_name='cpu', jobs=2, threads=1, study_record=None, log=print):
     """Train every candidate at every rate in ``lrs`` with every seed under ``out`` (finished runs are
     skipped), then write the record into ``record``. Returns the summary (Markdown).
 
@@ -107,11 +109,13 @@ def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(
         family (str): 'srcnn' or 'edsr': the study's pair whose deconvolved arm the candidates change.
         preset_name (str): The study preset whose options the runs take ('cpu'; 'smoke' for a code-path check).
         jobs, threads: Runs trained at once, and threads per run.
+        study_record (str | None): The study's ``curves.csv`` on the same data and preset: the runs of
+            ``baseline`` and ``deconv`` it holds whole are taken from it, not trained.
         log (callable): Progress lines.
     """
     from deconv_basicsr.experiments.design import PRESETS
     from deconv_basicsr.experiments.runner import is_finished, train_all
-    from deconv_basicsr.experiments.study import prepare_data
+    from deconv_basicsr.experiments.study import prepare_data, read_records
 
     unknown = [name for name in candidates if name not in CANDIDATES]
     if unknown:
@@ -125,14 +129,30 @@ def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(
     options = {(candidate, lr, lengths[lr], seed):
                candidate_options(preset, family, candidate, lr, lengths[lr], seed, datasets)
                for lr in lrs for seed in seeds for candidate in candidates}
-    log(f'{len(options)} runs: {len(candidates)} candidates x {len(seeds)} seeds x {len(lrs)} rates, under {out}')
-    train_all(out, list(options.values()), jobs, threads, desc='screen')
-    records = {key: [(it, psnr, loss) for it, psnr, _, loss in cv.read_run(out, opt['name'], key[2],
-                                                                            datasets['val']['name'])]
+    val_set = datasets['val']['name']
+    recorded = cv.read_csv(study_record) if study_record else None
+
+    def study_curves():
+        """``{key: rows}`` of the unchanged arms' runs finished under ``out`` or held whole by the study record."""
+        runs = {key: _run(family, *key) for key in options if not CANDIDATES[key[0]][2]}
+        found = read_records(out, preset, list(runs.values()), val_set, recorded)
+        return {key: found[run] for key, run in runs.items() if run in found}
+
+    studied = study_curves()
+    from_record = sorted(key for key in studied if not is_finished(out, options[key]['name'], key[2]))
+    log(f'{len(options)} runs: {len(candidates)} candidates x {len(seeds)} seeds x {len(lrs)} rates, under {out}; '
+        f'{len(from_record)} taken from the study record')
+    train_all(out, [opt for key, opt in options.items() if key not in studied], jobs, threads, desc='screen')
+    records = {key: cv.read_run(out, opt['name'], key[2], val_set)
                for key, opt in options.items() if is_finished(out, opt['name'], key[2])}
-    note = '' if preset.verdicts and data is not None else (
-        f'A code-path check (the {preset_name} preset' + (', the embedded dataset' if data is None else '') +
-        '): its figures decide nothing.')
+    records.update(study_curves())
+    records = {key: [(it, psnr, loss) for it, psnr, _, loss in rows] for key, rows in records.items()}
+    notes = [f"Runs of the baseline and the unchanged arm taken from the study's record `{study_record}`, not "
+             f'trained here: {len(from_record)}.'] if from_record else []
+    if not (preset.verdicts and data is not None):
+        notes.append(f'A code-path check (the {preset_name} preset' +
+                     (', the embedded dataset' if data is None else '') + '): its figures decide nothing.')
+    note = ' '.join(notes)
     return write_record(record, family, records, candidates, len(options), note)
 
 

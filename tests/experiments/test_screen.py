@@ -124,6 +124,31 @@ def test_smoke_screen_trains_records_and_continues(tmp_path):
     assert {log.name: log.read_text() for log in (out / 'logs').iterdir()} == logs  # nothing trained again
 
 
+def test_screen_takes_the_unchanged_arms_only_from_a_study_record_that_holds_them_whole(tmp_path):
+    from deconv_basicsr.experiments import curves as cv
+    from deconv_basicsr.experiments.runner import is_finished
+
+    iters, every = 8, PRESETS['smoke'].val_freq
+    baseline, deconv = (Run('srcnn', PAIRS['srcnn'][deconvolved], 1e-3, iters, 1) for deconvolved in (False, True))
+
+    def made_up(psnr, last):
+        return [(it, psnr, math.nan, 0.05) for it in range(every, last + 1, every)]
+
+    study = tmp_path / 'curves.csv'
+    cv.write_csv(study, {baseline: made_up(20.0, iters), deconv: made_up(21.0, iters - every)})  # deconv cut short
+    out, record = tmp_path / 'screen', tmp_path / 'record'
+    text = screen.run_screen(str(out), str(record), candidates=[], seeds=(1, ), preset_name='smoke',
+                             study_record=str(study), log=lambda line: None)
+    assert 'Runs in this record: 2 of 2.' in text and f"study's record `{study}`, not trained here: 1." in text
+    assert not is_finished(str(out), baseline.name, iters) and is_finished(str(out), deconv.name, iters)
+    with open(record / 'curves.csv') as f:
+        psnr = {(r['candidate'], int(r['iter'])): float(r['psnr']) for r in csv.DictReader(f)}
+    assert {key: value for key, value in psnr.items() if key[0] == 'baseline'} == {('baseline', 4): 20.0,
+                                                                                  ('baseline', 8): 20.0}
+    assert sorted(it for candidate, it in psnr if candidate == 'deconv') == [4, 8]
+    assert all(value != 21.0 for (candidate, _), value in psnr.items() if candidate == 'deconv')
+
+
 @pytest.mark.parametrize('candidate', list(screen.CANDIDATES))
 def test_each_candidate_trains_through_deconv_sr_model(tmp_path, candidate):
     import torch
