@@ -172,7 +172,7 @@ def write_record(out, record, name, preset, records, val_set):
         if members:
             lines += _claim_section(claim, members, final_sign, iters_sign, spi, record, val_set)
     lines += _best_rate_section(preset, results)
-    lines += _test_section(preset, tests)
+    lines += _test_section(preset, tests, records)
     lines += _machines_section(out, record, records)
     lines += ['Every value above is computed from `curves.csv`, `tests.csv`, `timing.json` and `machines.csv` in this '
               'folder.', '']
@@ -364,9 +364,11 @@ def _collect_tests(out, record, records):
     return rows
 
 
-def _test_section(preset, tests):
+def _test_section(preset, tests, records):
     if not tests:
         return []
+    tested = {row['run'] for row in tests}
+    untested = sorted(run.name for run in records if run.name not in tested)
     psnr = {}
     for row in tests:
         key = (row['family'], row['arm'], row['lr'], str(row['iters']))
@@ -394,6 +396,11 @@ def _test_section(preset, tests):
     if paper:
         lines += ['', 'The paper (Table 1, x2: EDSR-baseline / Deconv-EDSR, full size, DIV2K, 300k iterations): '
                   + '; '.join(paper) + '. For SRCNN it gives validation curves only.']
+    if untested:
+        lines += ['', f'Runs of the record without a final test ({len(untested)}): {", ".join(untested)}. A run is '
+                  'tested in the study folder it trained in, once its seed has ended; one whose checkpoints are no '
+                  'longer there is not retrained for a test, since a retrained run can drift from its recorded '
+                  'curve (docs/study.md, Reproducibility).']
     return lines + ['']
 
 

@@ -142,6 +142,15 @@ def test_summary_states_verdicts_only_with_enough_seeds_and_no_empty_columns(tmp
     assert 'states no verdict' in summary
     assert not any(word in summary for word in ('reproduced', 'contradicted', 'inconclusive'))
     assert '| (b) | ends higher | SRCNN, Adam 0.001, 8 it | 2 | +0.55 ± 0.64 dB |' in summary
+    assert 'without a final test' not in summary  # no tests at all: no test section
+    # With a test of one run in the record, the summary names the runs that have none.
+    tested = sorted(records, key=lambda run: run.name)[0]
+    (tmp_path / 'tests.csv').write_text(
+        'run,family,arm,lr,iters,seed,dataset,psnr,ssim\n'
+        f'{tested.name},{tested.family},{tested.arm},{tested.lr:g},{tested.iters},{tested.seed},Set5,30.0,0.9\n')
+    summary = write_record(str(tmp_path), str(tmp_path), 'smoke', preset, records, 'val')
+    untested = sorted(run.name for run in records if run != tested)
+    assert f'Runs of the record without a final test ({len(untested)}): {", ".join(untested)}.' in summary
 
 
 FAKE_TRAIN = """import os, sys, yaml
