@@ -141,6 +141,9 @@ def write_record(out, record, name, preset, records, val_set):
     Returns ``summary.md``."""
     os.makedirs(record, exist_ok=True)
     cv.write_csv(osp.join(record, 'curves.csv'), records)
+    # Every figure from the values as written (runs read from logs have more digits): a reader recomputing
+    # from curves.csv gets the same figures, even where a value lies on a threshold.
+    records = cv.read_csv(osp.join(record, 'curves.csv'))
     timing = _read_json(osp.join(record, 'timing.json'))
     spi = timing['seconds_per_iter'] if timing else {}
     results = compare(preset.conditions, records, spi)

@@ -345,3 +345,22 @@ def test_drift_between_records_and_records_written_before_the_iterations_column(
     assert ({run: [(it, p, loss) for it, p, _, loss in rows] for run, rows in back.items()}
             == {run: [(it, p, loss) for it, p, _, loss in rows] for run, rows in records.items()})
     assert all(math.isnan(row[2]) for rows in back.values() for row in rows)  # no moving-average validation
+
+
+def test_summary_figures_are_those_of_the_values_written_to_curves_csv(tmp_path):
+    # The baseline ends at 20.00004 dB, which curves.csv writes as 20.0000; the deconvolved arm is at 19.90002
+    # dB at iteration 4: below the baseline's final − 0.1 dB at full precision, on it as written. A reader of
+    # curves.csv must find the summary's iterations to threshold: the deconvolved arm is there 4 sooner.
+    preset = PRESETS['smoke']
+    condition = next(c for c in preset.conditions if c.iters == 8)
+    records = {}
+    for seed in range(condition.seeds):
+        baseline, deconv = condition.runs(seed)
+        records[baseline] = _rows([(4, 19.0), (8, 20.00004)])
+        records[deconv] = _rows([(4, 19.90002), (8, 20.5)], 19.0)
+    summary = write_record(str(tmp_path), str(tmp_path), 'smoke', preset, records, 'val')
+    lines = summary.splitlines()
+    header = next(i for i, line in enumerate(lines) if '| − 0.1 dB: iterations (Holm p) |' in line)
+    row = next(line for line in lines[header:] if line.startswith(f'| {condition.label} |'))
+    assert lines[header].split('|')[5].strip() == '− 0.1 dB: iterations (Holm p)'
+    assert row.split('|')[5].strip().startswith('-4 ± 0'), row
