@@ -143,13 +143,20 @@ def test_summary_states_verdicts_only_with_enough_seeds_and_no_empty_columns(tmp
     assert not any(word in summary for word in ('reproduced', 'contradicted', 'inconclusive'))
     assert '| (b) | ends higher | SRCNN, Adam 0.001, 8 it | 2 | +0.55 ± 0.64 dB |' in summary
     assert 'without a final test' not in summary  # no tests at all: no test section
-    # With a test of one run in the record, the summary names the runs that have none.
-    tested = sorted(records, key=lambda run: run.name)[0]
-    (tmp_path / 'tests.csv').write_text(
-        'run,family,arm,lr,iters,seed,dataset,psnr,ssim\n'
-        f'{tested.name},{tested.family},{tested.arm},{tested.lr:g},{tested.iters},{tested.seed},Set5,30.0,0.9\n')
+    # One pair tested, seed 0 in the committed tests.csv and seed 1 in a test log under the study folder (the
+    # two sources mix within a condition); the summary names the runs that have no test.
+    condition, test_set = preset.conditions[0], preset.test_sets[0]
+    (tmp_path / 'tests.csv').write_text('run,family,arm,lr,iters,seed,dataset,psnr,ssim\n' + ''.join(
+        f'{run.name},{run.family},{run.arm},{run.lr:g},{run.iters},{run.seed},{test_set},{30 + i},0.9\n'
+        for i, run in enumerate(condition.runs(0))))
+    for i, run in enumerate(condition.runs(1)):
+        (tmp_path / 'results' / f'test_{run.name}').mkdir(parents=True)
+        (tmp_path / 'results' / f'test_{run.name}' / 'test_x.log').write_text(
+            f'2026-12-04 12:00:00,000 INFO: Validation {test_set}\n\t # psnr: {30.5 + 2 * i:.4f}\tBest: x\n')
     summary = write_record(str(tmp_path), str(tmp_path), 'smoke', preset, records, 'val')
-    untested = sorted(run.name for run in records if run != tested)
+    assert f'| {condition.label} | {test_set} | – | 30.25 ± 0.35 | 31.75 ± 1.06 | +1.50 ± 6.35 | 2 |' in summary
+    tested = {*condition.runs(0), *condition.runs(1)}
+    untested = sorted(run.name for run in records if run not in tested)
     assert f'Runs of the record without a final test ({len(untested)}): {", ".join(untested)}.' in summary
 
 
