@@ -4,7 +4,7 @@
   ZeroDivisionError without GPUs), and ``parse_options`` calls it without ``dist_params``, so the backend is
   always NCCL, which has no CPU tensors. ``init_processes`` (called by the project's ``parse_options``, which
   knows the options) uses Gloo when the run trains on the CPU and BasicSR's ``init_dist`` otherwise, and
-  destroys the Gloo group at exit (BasicSR never does).
+  destroys the process group once training has ended in every process (BasicSR never does).
 * ``BaseModel.model_to_device`` wraps networks in DistributedDataParallel with
   ``device_ids=[torch.cuda.current_device()]``, and ``BaseModel.validation`` (rank 0 only) runs ``net_g``
   through it: ``ResumableModel`` overrides both (``resumable``).
@@ -39,7 +39,19 @@ def init_processes(launcher, opt):
     dist.init_process_group(backend='gloo')
     # BasicSR never destroys its process group. Left to interpreter shutdown, a Gloo group can abort the
     # process ("terminate called without an active exception") after training has finished.
-    atexit.register(dist.destroy_process_group)
+    atexit.register(end_processes, wait=False)
+
+
+def end_processes(wait=True):
+    """Destroy the process group, if any. ``wait``: first wait for every process (a barrier), so that no
+    process tears its Gloo connections down while another still works: rank 0 validates once more after the
+    loop, and a rank that exited meanwhile aborted 1 of 4 runs of the torchrun test on a 2-core machine."""
+    from torch import distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
 
 
 def max_over_processes(value, opt, device):

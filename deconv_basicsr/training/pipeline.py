@@ -138,8 +138,11 @@ def train_pipeline(root_path):
     """BasicSR's ``train_pipeline`` with the project's features (see the module)."""
     import basicsr.train
 
+    from deconv_basicsr.training.distributed import end_processes
+
     with swapped(_Run().replacements(basicsr.train)):
         basicsr.train.train_pipeline(root_path)
+    end_processes()
 
 
 def test_pipeline(root_path):
