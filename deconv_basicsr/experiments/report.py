@@ -356,8 +356,8 @@ def _collect_tests(out, record, records):
         logs = read_test_logs(osp.join(out, 'results', f'test_{run.name}'))
         if logs:
             # Every field a string, as in the committed rows read beside these.
-            rows += [{'run': run.name, 'family': run.family, 'arm': run.arm, 'lr': f'{run.lr:g}', 'iters': str(run.iters),
-                      'seed': str(run.seed), 'dataset': d, 'psnr': f"{m.get('psnr', math.nan):.4f}",
+            rows += [{'run': run.name, 'family': run.family, 'arm': run.arm, 'lr': f'{run.lr:g}',
+                      'iters': str(run.iters), 'seed': str(run.seed), 'dataset': d, 'psnr': f"{m.get('psnr', math.nan):.4f}",
                       'ssim': f"{m.get('ssim', math.nan):.4f}"} for d, m in sorted(logs.items())]
         else:
             rows += committed.get(run.name, [])
