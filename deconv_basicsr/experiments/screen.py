@@ -143,9 +143,9 @@ def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(
     log(f'{len(options)} runs: {len(candidates)} candidates x {len(seeds)} seeds x {len(lrs)} rates, under {out}; '
         f'{len(from_record)} taken from the study record')
     train_all(out, [opt for key, opt in options.items() if key not in studied], jobs, threads, desc='screen')
-    records = {key: cv.read_run(out, opt['name'], key[2], val_set)
-               for key, opt in options.items() if is_finished(out, opt['name'], key[2])}
-    records.update(study_curves())
+    records = {key: cv.read_run(out, opt['name'], key[2], val_set) for key, opt in options.items()
+               if CANDIDATES[key[0]][2] and is_finished(out, opt['name'], key[2])}
+    records.update(study_curves())  # the unchanged arms: finished under out now, or from the study record
     records = {key: [(it, psnr, loss) for it, psnr, _, loss in rows] for key, rows in records.items()}
     notes = [f"Runs of the baseline and the unchanged arm taken from the study's record `{study_record}`, not "
              f'trained here: {len(from_record)}.'] if from_record else []
