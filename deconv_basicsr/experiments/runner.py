@@ -25,6 +25,7 @@ import yaml
 import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable)
 from basicsr.utils.options import ordered_yaml
 
+from deconv_basicsr.experiments.tables import read_test_logs
 from deconv_basicsr.training.options import load_options
 
 _ITER = re.compile(r'\[epoch:\s*\d+, iter:\s*([\d,]+)')
@@ -188,23 +189,27 @@ def train_all(out, options, jobs=1, threads=1, desc='training', entry='deconv_ba
     progress.close()
 
 
+def is_tested(out, opt):
+    """Whether the results folder of test options ``opt`` holds a metric for each of its test sets. A test
+    killed midway (its process group ended, so nothing could clean up) leaves a folder that holds fewer."""
+    logged = read_test_logs(osp.join(out, 'results', opt['name']))
+    return all(logged.get(dataset['name']) for dataset in opt['datasets'].values())
+
+
 def test_all(out, options, jobs=1, threads=1):
-    """Run BasicSR's test pipeline for every option dict whose results are not there yet."""
+    """Run BasicSR's test pipeline for every option dict whose results are not all there yet."""
     from tqdm import tqdm
 
     out = osp.abspath(out)
-    todo = [opt for opt in options if not osp.isdir(osp.join(out, 'results', opt['name']))]
+    todo = [opt for opt in options if not is_tested(out, opt)]
     progress = tqdm(total=len(options), initial=len(options) - len(todo), desc='testing', unit='run')
 
     def test(opt):
         option_file = write_options(out, opt)
-        try:
-            _run([sys.executable, '-m', 'deconv_basicsr.test', '-opt', option_file], out,
-                 osp.join(out, 'logs', f"{opt['name']}.log"), threads)
-        except BaseException:
-            # A half-written results folder would count as done.
-            shutil.rmtree(osp.join(out, 'results', opt['name']), ignore_errors=True)
-            raise
+        # What a killed test left (BasicSR would archive it beside the new folder).
+        shutil.rmtree(osp.join(out, 'results', opt['name']), ignore_errors=True)
+        _run([sys.executable, '-m', 'deconv_basicsr.test', '-opt', option_file], out,
+             osp.join(out, 'logs', f"{opt['name']}.log"), threads)
         progress.update()
 
     _run_all(test, todo, jobs)

@@ -21,6 +21,7 @@ from deconv_basicsr.experiments.design import PAIRS, PRESETS, Condition, Run, ne
 from deconv_basicsr.experiments.report import compare, verdict, write_record
 from deconv_basicsr.experiments.runner import is_diverged, is_finished, resumed_iteration, train_all
 from deconv_basicsr.experiments.study import training_order
+from deconv_basicsr.experiments.tables import read_test_logs
 
 STUDY = str(Path(__file__).resolve().parents[2] / 'scripts' / 'study.py')
 
@@ -291,6 +292,16 @@ def test_smoke_study_trains_tests_each_seed_records_and_resumes(tmp_path):
     assert grown == [f'{name}.log']
     assert (out / 'machines.csv').read_text().count(name + ',') == 2
     assert 'Resuming training from epoch' in (out / 'logs' / f'{name}.log').read_text()[len(before[f'{name}.log']):]
+
+    # A test killed before it logged its metrics left a results folder: it is run again, the others are not.
+    killed = out / 'results' / f'test_{name}'
+    [log] = killed.glob('test_*.log')
+    log.write_text(log.read_text().split('Validation')[0])
+    assert not read_test_logs(str(killed))
+    before = {log.name: log.read_text() for log in (out / 'logs').iterdir()}
+    check_python([STUDY, '--preset', 'smoke', '--out', str(out), '--stages', 'test'], cwd=tmp_path)
+    assert [log.name for log in (out / 'logs').iterdir() if log.read_text() != before[log.name]] == [f'test_{name}.log']
+    assert list(read_test_logs(str(killed))) == [smoke.test_sets[0]]
 
     # On a machine with the committed record but without the runs, what the record holds is not trained again.
     shutil.rmtree(out / 'experiments')
