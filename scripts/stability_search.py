@@ -34,6 +34,8 @@ def main(argv=None):
                         "of the baseline and the unchanged arm it holds whole are taken from it, not trained")
     parser.add_argument('--jobs', type=int, default=2, help='runs trained at once (default: %(default)s)')
     parser.add_argument('--threads', type=int, default=1, help='threads per run (default: %(default)s)')
+    parser.add_argument('--record-only', action='store_true',
+                        help='train nothing: write the record of the runs finished so far (a partial one)')
     parser.add_argument('--list', action='store_true', help='print the candidates and exit')
     args = parser.parse_args(argv)
     if args.list:
@@ -41,7 +43,8 @@ def main(argv=None):
             print(f'{name:12} {what} ({overrides or "the study options"})')
         return
     print(run_screen(args.out, args.record or f'{args.out}/record', args.candidates, args.seeds, args.lr,
-                     args.iters, args.data, args.family, args.preset, args.jobs, args.threads, args.study_record))
+                     args.iters, args.data, args.family, args.preset, args.jobs, args.threads, args.study_record,
+                     train=not args.record_only))
 
 
 if __name__ == '__main__':

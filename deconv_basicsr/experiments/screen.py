@@ -94,7 +94,7 @@ def study_length(preset, family, lr):
 
 
 def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(1e-3, ), iters=None, data=None,
-               family='srcnn', preset_name='cpu', jobs=2, threads=1, study_record=None, log=print):
+               family='srcnn', preset_name='cpu', jobs=2, threads=1, study_record=None, train=True, log=print):
     """Train every candidate at every rate in ``lrs`` with every seed under ``out`` (finished runs are
     skipped), then write the record into ``record``. Returns the summary (Markdown).
 
@@ -111,6 +111,7 @@ def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(
         jobs, threads: Runs trained at once, and threads per run.
         study_record (str | None): The study's ``curves.csv`` on the same data and preset: the runs of
             ``baseline`` and ``deconv`` it holds whole are taken from it, not trained.
+        train (bool): False: train nothing, write a record of the runs finished so far (a partial one).
         log (callable): Progress lines.
     """
     from deconv_basicsr.experiments.design import PRESETS
@@ -142,7 +143,8 @@ def run_screen(out, record, candidates=tuple(CANDIDATES), seeds=(0, 1, 2), lrs=(
     from_record = sorted(key for key in studied if not is_finished(out, options[key]['name'], key[2]))
     log(f'{len(options)} runs: {len(candidates)} candidates x {len(seeds)} seeds x {len(lrs)} rates, under {out}; '
         f'{len(from_record)} taken from the study record')
-    train_all(out, [opt for key, opt in options.items() if key not in studied], jobs, threads, desc='screen')
+    if train:
+        train_all(out, [opt for key, opt in options.items() if key not in studied], jobs, threads, desc='screen')
     records = {key: cv.read_run(out, opt['name'], key[2], val_set) for key, opt in options.items()
                if CANDIDATES[key[0]][2] and is_finished(out, opt['name'], key[2])}
     records.update(study_curves())  # the unchanged arms: finished under out now, or from the study record

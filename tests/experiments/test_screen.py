@@ -122,6 +122,12 @@ def test_smoke_screen_trains_records_and_continues(tmp_path):
     assert screen.run_screen(str(out), str(record), candidates=['pool4'], seeds=(1, ), preset_name='smoke',
                              log=lambda line: None) == text
     assert {log.name: log.read_text() for log in (out / 'logs').iterdir()} == logs  # nothing trained again
+    # A partial record: what has finished, nothing trained.
+    partial = screen.run_screen(str(out), str(tmp_path / 'partial'), candidates=['pool4', 'shrink'], seeds=(1, ),
+                                preset_name='smoke', train=False, log=lambda line: None)
+    assert 'Runs in this record: 3 of 4' in partial
+    assert not (out / 'experiments' / 'srcnn_shrink_lr0.001_it8_s1').exists()
+    assert {log.name: log.read_text() for log in (out / 'logs').iterdir()} == logs
 
 
 def test_screen_takes_the_unchanged_arms_only_from_a_study_record_that_holds_them_whole(tmp_path):
