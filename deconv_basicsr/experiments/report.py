@@ -357,8 +357,9 @@ def _collect_tests(out, record, records):
         if logs:
             # Every field a string, as in the committed rows read beside these.
             rows += [{'run': run.name, 'family': run.family, 'arm': run.arm, 'lr': f'{run.lr:g}',
-                      'iters': str(run.iters), 'seed': str(run.seed), 'dataset': d, 'psnr': f"{m.get('psnr', math.nan):.4f}",
-                      'ssim': f"{m.get('ssim', math.nan):.4f}"} for d, m in sorted(logs.items())]
+                      'iters': str(run.iters), 'seed': str(run.seed), 'dataset': d,
+                      'psnr': f"{m.get('psnr', math.nan):.4f}", 'ssim': f"{m.get('ssim', math.nan):.4f}"}
+                     for d, m in sorted(logs.items())]
         else:
             rows += committed.get(run.name, [])
     with open(path, 'w', newline='') as f:
