@@ -212,7 +212,7 @@ def _paired(a, b, measure):
     return [measure(a[s]) - measure(b[s]) for s in sorted(set(a) & set(b))]
 
 
-def _cell(differences, adjusted_p, words):
+def _cell(differences, adjusted_p, words, digits=2):
     """Mean ± 95% half-width, the adjusted p and, when it is below 0.05 (the study's rule), ``words`` (for
     above zero, below zero)."""
     mean, half = cv.interval95(differences)
@@ -220,7 +220,7 @@ def _cell(differences, adjusted_p, words):
         return '–'
     p = '' if math.isnan(adjusted_p) else f'p {cv.format_p(adjusted_p)}'
     p += f', **{words[mean < 0]}**' if cv.is_decided(adjusted_p) else ''
-    return cv.format_difference(mean, half) + (f' ({p})' if p else '')
+    return cv.format_difference(mean, half, digits) + (f' ({p})' if p else '')
 
 
 def _spread(values, digits=2):
@@ -260,7 +260,8 @@ def summarise(records, family, candidates, lr, iters):
     def cell(column, name):
         if name not in differences[column]:
             return ''
-        return _cell(differences[column][name], adjusted[column][name], columns[column][2])
+        return _cell(differences[column][name], adjusted[column][name], columns[column][2],
+                     0 if column == 'reach' else 2)
 
     base_label, deconv_label = label(family, BASELINE), label(family, UNCHANGED)
     lines = [f'## Adam {lr:g}, {iters} iterations', '',

@@ -83,8 +83,8 @@ def test_summary_pairs_by_seed_and_reads_falls_from_the_curves(tmp_path):
     # fall - DeconvSRCNN: -2.7 dB for every seed
     assert rows['pool4'][10] == '-2.70 ± 0.00 (p 0.250)'
     # Iterations to SRCNN's final mean (30.1) - 0.5 = 29.6: pool4 at 300, SRCNN at 400, deconv never (counts 500).
-    assert rows['pool4'][9] == '-100.00 ± 0.00 (p 0.500)'  # Holm over two equal p-values
-    assert rows['DeconvSRCNN (conv2)'][9] == '+100.00 ± 0.00 (p 0.500)'
+    assert rows['pool4'][9] == '-100 ± 0 (p 0.500)'  # Holm over two equal p-values
+    assert rows['DeconvSRCNN (conv2)'][9] == '+100 ± 0 (p 0.500)'
     assert 'Ranked by final validation PSNR (mean over seeds): pool4, DeconvSRCNN (conv2).' in text
     assert '| early − SRCNN | final − SRCNN | iterations − SRCNN | fall − DeconvSRCNN (conv2) |' in text
     with open(tmp_path / 'curves.csv') as f:
