@@ -10,7 +10,7 @@ the candidates.
 """
 import argparse
 
-from deconv_basicsr.experiments.screen import CANDIDATES, run_screen
+from deconv_basicsr.experiments.screen import CANDIDATES, SCREENED, run_screen
 
 
 def main(argv=None):
@@ -19,8 +19,9 @@ def main(argv=None):
                         'dataset, a code-path check whose figures decide nothing')
     parser.add_argument('--out', default='study_screen', help='folder of the runs (default: %(default)s)')
     parser.add_argument('--record', help='folder of the record (default: OUT/record)')
-    parser.add_argument('--candidates', nargs='+', default=list(CANDIDATES), choices=list(CANDIDATES),
-                        metavar='NAME', help='candidates (default: all; baseline and deconv are always trained)')
+    parser.add_argument('--candidates', nargs='+', default=list(SCREENED), choices=list(CANDIDATES),
+                        metavar='NAME', help="candidates (default: the screen's, %(default)s; baseline and deconv "
+                        'are always trained)')
     parser.add_argument('--family', default='srcnn', choices=['srcnn', 'edsr'],
                         help="the study's pair the candidates change (default: %(default)s)")
     parser.add_argument('--lr', type=float, nargs='+', default=[1e-3], help='Adam learning rates (default: 1e-3)')

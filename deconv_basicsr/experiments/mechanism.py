@@ -101,11 +101,11 @@ class ProbedSRModel(DeconvSRModel):
         return rows
 
 
-# ---- the probe of the study's SRCNN pair ----------------------------------------------------------------
+# ---- the probe of one of the study's pairs ----------------------------------------------------------------
 
-PLOTTED = (('psnr', 'validation PSNR (dB)'), ('loss', 'training L1'), ('cond', 'condition number of Cov (conv2 input)'),
+PLOTTED = (('psnr', 'validation PSNR (dB)'), ('loss', 'training L1'), ('cond', 'condition number of Cov (its input)'),
            ('deconv_norm', '‖D‖₂ of the batch'), ('folded_norm', '‖D·W‖_F (applied kernel)'),
-           ('grad_norm', '‖∇W‖_F of conv2'))
+           ('grad_norm', '‖∇W‖_F of its kernel'))
 
 
 def probe_options(preset, run, datasets, iters, val_freq, layers=('conv2', )):
@@ -133,10 +133,11 @@ def first_fall(curve, drop=1.0):
     return None
 
 
-def run_probe(out, data, record, seeds=(0, 1, 2), lr=1e-3, iters=600, val_freq=20, jobs=1, threads=1):
-    """Probe the study's SRCNN pair at ``lr``, seeds ``seeds``, for its first ``iters`` iterations; write
-    ``mechanism.csv`` (every step), ``mechanism_val.csv``, ``mechanism.png`` and ``mechanism.md`` into
-    ``record``. Returns the summary (Markdown)."""
+def run_probe(out, data, record, seeds=(0, 1, 2), lr=1e-3, iters=600, val_freq=20, jobs=1, threads=1,
+              family='srcnn', layer='conv2'):
+    """Probe the study's pair of ``family`` at ``lr``, seeds ``seeds``, for its first ``iters`` iterations,
+    measuring ``layer`` (a qualified module name); write ``mechanism.csv`` (every step), ``mechanism_val.csv``,
+    ``mechanism.png`` and ``mechanism.md`` into ``record``. Returns the summary (Markdown)."""
     from deconv_basicsr.experiments import curves as cv
     from deconv_basicsr.experiments.design import PAIRS, PRESETS, Run
     from deconv_basicsr.experiments.runner import train_all
@@ -145,9 +146,9 @@ def run_probe(out, data, record, seeds=(0, 1, 2), lr=1e-3, iters=600, val_freq=2
     preset = PRESETS['cpu']
     out = osp.abspath(out)
     datasets = prepare_data(preset, out, data)
-    length = min(c.iters for c in preset.conditions if (c.family, c.lr) == ('srcnn', lr))  # the study's run
-    runs = [Run('srcnn', arm, lr, length, seed) for seed in seeds for arm in PAIRS['srcnn']]
-    options = {run: probe_options(preset, run, datasets, iters, val_freq) for run in runs}
+    length = min((c.iters for c in preset.conditions if (c.family, c.lr) == (family, lr)), default=iters)
+    runs = [Run(family, arm, lr, length, seed) for seed in seeds for arm in PAIRS[family]]
+    options = {run: probe_options(preset, run, datasets, iters, val_freq, (layer, )) for run in runs}
     train_all(out, list(options.values()), jobs, threads, desc='probe', entry='deconv_basicsr.experiments.mechanism')
 
     steps, vals = [], []
@@ -163,8 +164,8 @@ def run_probe(out, data, record, seeds=(0, 1, 2), lr=1e-3, iters=600, val_freq=2
     os.makedirs(record, exist_ok=True)
     _write_rows(osp.join(record, 'mechanism.csv'), steps, ('arm', 'seed', *FIELDS))
     _write_rows(osp.join(record, 'mechanism_val.csv'), vals, ('arm', 'seed', 'iter', 'psnr'))
-    _plot(steps, vals, seeds, PAIRS['srcnn'], osp.join(record, 'mechanism.png'), lr)
-    text = _summary(steps, vals, seeds, PAIRS['srcnn'], lr, val_freq)
+    _plot(steps, vals, seeds, PAIRS[family], osp.join(record, 'mechanism.png'), lr, layer)
+    text = _summary(steps, vals, seeds, PAIRS[family], lr, val_freq)
     with open(osp.join(record, 'mechanism.md'), 'w') as f:
         f.write(text)
     return text
@@ -183,7 +184,7 @@ def _series(steps, vals, arm, seed, key):
     return [(int(r['iter']), float(r[key])) for r in steps if r['arm'] == arm and r['seed'] == seed]
 
 
-def _plot(steps, vals, seeds, arms, path, lr):
+def _plot(steps, vals, seeds, arms, path, lr, layer):
     import matplotlib
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
@@ -207,8 +208,9 @@ def _plot(steps, vals, seeds, arms, path, lr):
     for ax in axes[-1]:
         ax.set_xlabel('iteration')
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f'SRCNN and DeconvSRCNN (conv2) at Adam {lr:g}: conv2 step by step '
-                 '(for SRCNN, the whitening its input would get)', fontsize=11)
+    baseline, deconv = (ARM_LABELS[arm] for arm in arms)
+    fig.suptitle(f'{baseline} and {deconv} at Adam {lr:g}: {layer} step by step '
+                 f'(for {baseline}, the whitening its input would get)', fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -223,7 +225,7 @@ def _summary(steps, vals, seeds, arms, lr, val_freq, window=20):
 
     baseline, deconv = arms
     keys = [key for key, _ in PLOTTED[1:]]
-    lines = [f'# What happens at the first fall: SRCNN against DeconvSRCNN (conv2), Adam {lr:g}', '',
+    lines = [f'# What happens at the first fall: {ARM_LABELS[baseline]} against {ARM_LABELS[deconv]}, Adam {lr:g}', '',
              f'Validation every {val_freq} iterations; the first fall is the first validation 1 dB or more below '
              f'the running best. Figures: medians over the {window} steps before the validation of the fall and the '
              f'{window} steps after, for each arm (same seed, same batches).', '',
