@@ -183,6 +183,7 @@ def write_record(record, family, records, candidates, planned, note=''):
              '(docs/stability.md).' + (f' {note}' if note else ''), '']
     for lr, iters in conditions:
         lines += summarise(records, family, candidates, lr, iters)
+    lines += best_rate_lines(records, family, candidates)
     text = '\n'.join(lines) + '\n'
     with open(osp.join(record, 'summary.md'), 'w') as f:
         f.write(text)
@@ -300,6 +301,39 @@ def summarise(records, family, candidates, lr, iters):
                  f'paired t-test at 0.05 detects a true difference of {cv.detectable_effect(sd, n):.2f} dB with '
                  'probability 0.8 (before Holm\'s correction): smaller effects can go unseen.')
     lines += ['', 'Ranked by final validation PSNR (mean over seeds): ' + ', '.join(ranked) + '.' + power, '']
+    return lines
+
+
+def best_rate_lines(records, family, candidates):
+    """For each length with several rates: every candidate at its own best rate (by mean final validation PSNR
+    among this record's rates) against the baseline at its own, paired by seed, Holm over the candidates."""
+    lines = []
+    for iters in sorted({n for _, _, n, _ in records}):
+        rates = sorted({lr for _, lr, n, _ in records if n == iters})
+        if len(rates) < 2:
+            continue
+        finals = {name: {lr: {seed: cv.final(curve) for seed, curve in _curves(records, name, lr, iters).items()}
+                         for lr in rates} for name in candidates}
+        best = {name: max((lr for lr in rates if by_lr[lr]), key=lambda lr: cv.mean_sd(by_lr[lr].values())[0])
+                for name, by_lr in finals.items() if any(by_lr.values())}
+        if BASELINE not in best:
+            continue
+        base = finals[BASELINE][best[BASELINE]]
+        others = [name for name in best if name != BASELINE]
+        differences = {name: [finals[name][best[name]][s] - base[s]
+                              for s in sorted(set(finals[name][best[name]]) & set(base))] for name in others}
+        adjusted = dict(zip(others, cv.holm([cv.paired_p(d) for d in differences.values()])))
+        base_label = label(family, BASELINE)
+        lines += [f'## Each at its own best rate, {iters} iterations', '',
+                  f'The rate with the highest mean final validation PSNR among this record\'s rates '
+                  f'({", ".join(f"{lr:g}" for lr in rates)}; chosen after seeing them); {base_label}\'s is '
+                  f'{best[BASELINE]:g}. Final PSNR differences from {base_label} at its best rate, paired by seed, '
+                  'mean ± 95% t half-width (Holm-adjusted p over the candidates).', '',
+                  f'| candidate | its best rate | seeds | final − {base_label} at {best[BASELINE]:g} |',
+                  '|---|---|---|---|']
+        lines += [f'| {label(family, name)} | {best[name]:g} | {len(differences[name])} | '
+                  f'{_cell(differences[name], adjusted[name], ("higher", "lower"))} |' for name in others]
+        lines.append('')
     return lines
 
 

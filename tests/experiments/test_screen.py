@@ -96,6 +96,29 @@ def test_summary_pairs_by_seed_and_reads_falls_from_the_curves(tmp_path):
     assert (tmp_path / 'screen_lr0.001_it400.png').read_bytes()[:4] == b'\x89PNG'
 
 
+def test_each_candidate_is_compared_at_its_own_best_rate_with_the_baseline_at_its_own(tmp_path):
+    # SRCNN ends higher at 1e-3 (30) than at 3e-3 (29); pool4 higher at 3e-3 (30.5 + seed/10) than at 1e-3 (28);
+    # the unchanged arm has runs at 1e-3 only.
+    records = {}
+    for seed in range(3):
+        records['baseline', 1e-3, 400, seed] = _rows([29, 30])
+        records['baseline', 3e-3, 400, seed] = _rows([28, 29])
+        records['pool4', 1e-3, 400, seed] = _rows([27, 28])
+        records['pool4', 3e-3, 400, seed] = _rows([29, 30.5 + seed / 10])
+        records['deconv', 1e-3, 400, seed] = _rows([28, 29 - seed / 10])
+    text = screen.write_record(str(tmp_path), 'srcnn', records, ['baseline', 'deconv', 'pool4'], planned=18)
+    section = text[text.index('## Each at its own best rate, 400 iterations'):]
+    assert "SRCNN's is 0.001." in section and '(0.001, 0.003; chosen after seeing them)' in section
+    # Paired by seed against SRCNN at 1e-3: the unchanged arm at 1e-3 -1.0, -1.1, -1.2 (t-test p 0.0027, the
+    # smaller, times 2 by Holm: 0.005); pool4 at 3e-3 +0.5, +0.6, +0.7 (p 0.009, Holm's second: times 1).
+    assert '| DeconvSRCNN (conv2) | 0.001 | 3 | -1.10 ± 0.25 (p 0.005, **lower**) |' in section
+    assert '| pool4 | 0.003 | 3 | +0.60 ± 0.25 (p 0.009, **higher**) |' in section
+    # One rate: no such section.
+    one_rate = {key: rows for key, rows in records.items() if key[1] == 1e-3}
+    text = screen.write_record(str(tmp_path), 'srcnn', one_rate, ['baseline', 'deconv', 'pool4'], planned=9)
+    assert 'own best rate' not in text
+
+
 def test_falls_count_validations_past_the_early_point_a_dB_below_the_best():
     curve = [(100, 30.0), (200, 28.5), (300, 31.0), (400, 29.9), (500, 30.5)]
     assert screen.falls(curve, after=100) == 2
