@@ -90,15 +90,23 @@ class ProbedSRModel(DeconvSRModel):
             x = self.inputs[name].to(twin.running_mean.dtype)
             mean, cov = twin.batch_moments(x)
             deconv = twin.whitening(cov)
-            eigenvalues = torch.linalg.eigvalsh(cov.double())
             folded, _ = twin.fold(mean, deconv)
             rows.append({**shared, 'layer': name,
-                         'cond': float((eigenvalues[..., -1] / eigenvalues[..., 0]).max()),
+                         'cond': condition_number(cov),
                          'deconv_norm': float(torch.linalg.eigvalsh(deconv.double())[..., -1].max()),
                          'kernel_norm': float(layer.weight.norm()),
                          'folded_norm': float((folded if twin is layer else layer.weight).norm()),
                          'grad_norm': float(layer.weight.grad.norm()) if layer.weight.grad is not None else math.nan})
         return rows
+
+
+def condition_number(cov):
+    """The largest over groups of ``cov`` (groups, d, d) of its largest eigenvalue over its smallest, in float64;
+    inf where the smallest is not positive: singular at the precision ``cov`` was computed in (the input of
+    EDSR's first residual block is a linear map of fewer values than its patches hold)."""
+    eigenvalues = torch.linalg.eigvalsh(cov.double())
+    smallest, largest = eigenvalues[..., 0], eigenvalues[..., -1]
+    return float(torch.where(smallest > 0, largest / smallest, math.inf).max())
 
 
 # ---- the probe of one of the study's pairs ----------------------------------------------------------------

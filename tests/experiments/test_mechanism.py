@@ -1,6 +1,7 @@
 """The stability probe: it records what it says, and training under it is DeconvSRModel's bit for bit."""
 import copy
 import csv
+import math
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from helpers import model_options
 import deconv_basicsr.plugin  # noqa: F401  (BasicSR importable, the archs and the model registered)
 from basicsr.models import build_model
 
+from deconv_basicsr.experiments import mechanism
 from deconv_basicsr.experiments.mechanism import FIELDS, first_fall  # registers ProbedSRModel
 
 NETWORK = {'type': 'DeconvSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'num_feat': [8, 8],
@@ -53,3 +55,13 @@ def test_probe_records_every_step_and_leaves_training_unchanged(tmp_path, networ
 def test_first_fall():
     assert first_fall([(20, 25.0), (40, 26.0), (60, 25.5), (80, 24.9), (100, 27.0)]) == 80
     assert first_fall([(20, 25.0), (40, 26.0)]) is None
+
+
+def test_condition_number_is_infinite_for_a_singular_covariance():
+    well = torch.diag(torch.tensor([4.0, 2.0, 1.0]))
+    assert mechanism.condition_number(torch.stack([well, 2 * torch.eye(3)])) == pytest.approx(4.0)
+    # A singular covariance computed in float32 can have a slightly negative smallest eigenvalue: no ratio of
+    # eigenvalues describes it (the ratio would be negative), and one such group makes the layer's inf.
+    rounded = torch.diag(torch.tensor([3.0, 1.0, -1e-6]))
+    assert mechanism.condition_number(torch.stack([well, rounded])) == math.inf
+    assert mechanism.condition_number(torch.zeros(1, 3, 3)) == math.inf
