@@ -244,13 +244,34 @@ def _summary(steps, vals, seeds, arms, lr, val_freq, window=20):
             lines.append(f'| {seed} | none | | | ' + ' | ' * len(keys))
             continue
         for arm in arms:
-            for name, low, high in (('before', fall - window - val_freq, fall - val_freq), ('after', fall - val_freq, fall + window - val_freq)):
+            for name, low, high in (('before', fall - window - val_freq, fall - val_freq),
+                                    ('after', fall - val_freq, fall + window - val_freq)):
                 cells = []
                 for key in keys:
                     values = [v for it, v in _series(steps, vals, arm, seed, key) if low < it <= high]
                     cells.append(f'{statistics.median(values):.4g}' if values else '–')
                 lines.append(f'| {seed} | {fall} | {ARM_LABELS[arm]} | {name} | ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines + [''] + _steadiness(steps, vals, seeds, arms)) + '\n'
+    lines += [''] + _steadiness(steps, vals, seeds, arms) + [''] + gradient_totals(steps, seeds, arms)
+    return '\n'.join(lines) + '\n'
+
+
+def gradient_totals(steps, seeds, arms):
+    """Per arm and seed, over every step: the total gradient norm's median, 90th percentile and largest value
+    (what a clip of the total norm would act on)."""
+    import statistics
+
+    from deconv_basicsr.experiments.design import ARM_LABELS
+
+    lines = ['## Total gradient norm, every step', '', 'Over all parameters, before the optimizer step.', '',
+             '| arm | seed | steps | median | 90th percentile | largest |', '|---|---|---|---|---|---|']
+    for arm in arms:
+        for seed in seeds:
+            values = [v for _, v in _series(steps, [], arm, seed, 'grad_total')]
+            if values:
+                p90 = statistics.quantiles(values, n=10, method='inclusive')[-1] if len(values) > 1 else values[0]
+                lines.append(f'| {ARM_LABELS[arm]} | {seed} | {len(values)} | {statistics.median(values):.3g} | '
+                             f'{p90:.3g} | {max(values):.3g} |')
+    return lines
 
 
 def _steadiness(steps, vals, seeds, arms, after=100):

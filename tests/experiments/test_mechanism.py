@@ -65,3 +65,11 @@ def test_condition_number_is_infinite_for_a_singular_covariance():
     rounded = torch.diag(torch.tensor([3.0, 1.0, -1e-6]))
     assert mechanism.condition_number(torch.stack([well, rounded])) == math.inf
     assert mechanism.condition_number(torch.zeros(1, 3, 3)) == math.inf
+
+
+def test_gradient_totals_give_each_arm_and_seed_the_median_90th_percentile_and_largest():
+    steps = [{'arm': arm, 'seed': 0, 'iter': it, 'grad_total': value * scale}
+             for arm, scale in (('srcnn', 1), ('dsrcnn_c2', 10)) for it, value in enumerate(range(1, 11), 1)]
+    lines = mechanism.gradient_totals(steps, [0, 1], ['srcnn', 'dsrcnn_c2'])
+    # 1..10: median 5.5, 90th percentile 9.1 (within the values, interpolated), largest 10; seed 1 has no steps.
+    assert lines[-2:] == ['| SRCNN | 0 | 10 | 5.5 | 9.1 | 10 |', '| DeconvSRCNN (conv2) | 0 | 10 | 55 | 91 | 100 |']
