@@ -5,8 +5,9 @@
 Trains the study's pair of ``--family`` (default: SRCNN and DeconvSRCNN (conv2)) with the study's options
 (``--lr``, seeds ``--seeds``) for their first ``--iters`` iterations under OUT, through BasicSR's training loop
 with ``ProbedSRModel``, which records every step's statistics of ``--layer`` (condition number of its input
-covariance, norm of the whitening matrix, of the folded kernel, of the gradient) and the total gradient norm. Writes mechanism.csv, mechanism_val.csv, mechanism.png and mechanism.md into
-RECORD. Rerunning continues: finished runs are skipped.
+covariance, norm of the whitening matrix, of the folded kernel, of the gradient) and the total gradient norm.
+Writes mechanism.csv, mechanism_val.csv, mechanism.png and mechanism.md into RECORD. Rerunning continues:
+finished runs are skipped.
 """
 import argparse
 

@@ -233,7 +233,8 @@ def _summary(steps, vals, seeds, arms, lr, val_freq, window=20):
 
     baseline, deconv = arms
     keys = [key for key, _ in PLOTTED[1:]]
-    lines = [f'# What happens at the first fall: {ARM_LABELS[baseline]} against {ARM_LABELS[deconv]}, Adam {lr:g}', '',
+    lines = [f'# What happens at the first fall: {ARM_LABELS[baseline]} against {ARM_LABELS[deconv]}, '
+             f'Adam {lr:g}', '',
              f'Validation every {val_freq} iterations; the first fall is the first validation 1 dB or more below '
              f'the running best. Figures: medians over the {window} steps before the validation of the fall and the '
              f'{window} steps after, for each arm (same seed, same batches).', '',
