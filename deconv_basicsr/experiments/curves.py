@@ -113,6 +113,14 @@ def final(curve):
     return curve[-1][1] if curve else math.nan
 
 
+def best_rate(finals_by_rate):
+    """The rate whose final values (``{rate: iterable of finals}``) are highest on average; None if no rate
+    has a value. The choice made after seeing the runs, on validation data."""
+    means = {lr: mean_sd(finals)[0] for lr, finals in finals_by_rate.items()}
+    means = {lr: m for lr, m in means.items() if not math.isnan(m)}
+    return max(means, key=means.get) if means else None
+
+
 def first_reaching(curve, target):
     """First iteration at which ``curve`` reaches ``target`` (None if never)."""
     return next((it for it, value in curve if value >= target), None)

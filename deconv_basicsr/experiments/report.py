@@ -130,10 +130,8 @@ def compare(conditions, records, spi):
 def best_rate(results, family, iters, arm):
     """The learning rate at which ``arm`` ends highest on average (validation), among the conditions of
     ``family`` at length ``iters``."""
-    scores = {condition.lr: cv.mean_sd(c.finals(arm).values())[0]
-              for condition, (c, _) in results.items() if (condition.family, condition.iters) == (family, iters)}
-    scores = {lr: s for lr, s in scores.items() if not math.isnan(s)}
-    return max(scores, key=scores.get) if scores else None
+    return cv.best_rate({condition.lr: c.finals(arm).values() for condition, (c, _) in results.items()
+                         if (condition.family, condition.iters) == (family, iters)})
 
 
 def write_record(out, record, name, preset, records, val_set):

@@ -315,8 +315,9 @@ def best_rate_lines(records, family, candidates):
             continue
         finals = {name: {lr: {seed: cv.final(curve) for seed, curve in _curves(records, name, lr, iters).items()}
                          for lr in rates} for name in candidates}
-        best = {name: max((lr for lr in rates if by_lr[lr]), key=lambda lr: cv.mean_sd(by_lr[lr].values())[0])
-                for name, by_lr in finals.items() if any(by_lr.values())}
+        best = {name: cv.best_rate({lr: by_seed.values() for lr, by_seed in by_lr.items()})
+                for name, by_lr in finals.items()}
+        best = {name: lr for name, lr in best.items() if lr is not None}
         if BASELINE not in best:
             continue
         base = finals[BASELINE][best[BASELINE]]

@@ -51,6 +51,9 @@ def test_curve_statistics():
     mean, sd = cv.mean_curve([curve, [(it, v + 1) for it, v in curve[:4]]])
     assert [it for it, _ in mean] == [100, 200, 300, 400]  # iterations both share
     assert mean[0] == (100, 30.5) and sd[0][1] == pytest.approx(math.sqrt(0.5))
+    # the best rate by mean final: the highest single value does not decide it, nor a rate without values
+    assert cv.best_rate({1e-3: [30.0, 31.0], 3e-3: [33.0, 27.0], 1e-2: [math.nan], 3e-2: []}) == 1e-3
+    assert cv.best_rate({1e-3: [], 3e-3: [math.nan]}) is None
 
 
 def test_runs_are_trained_seed_by_seed_over_the_conditions():
