@@ -170,7 +170,10 @@ def paired_p(differences):
     return float(2 * stats.t.sf(abs(t), len(values) - 1))
 
 
-def is_decided(adjusted_p, alpha=0.05):
+ALPHA = 0.05  # the study's level: a difference is decided when its Holm-adjusted p-value is below it
+
+
+def is_decided(adjusted_p, alpha=ALPHA):
     """The study's rule: a difference is decided when its Holm-adjusted p-value is below ``alpha``."""
     return not math.isnan(adjusted_p) and adjusted_p < alpha
 
@@ -190,7 +193,12 @@ def format_difference(mean, half, digits=2):
 
 
 def format_p(value):
-    return '–' if math.isnan(value) else f'{value:.3f}' if value >= 0.001 else '<0.001'
+    """Three decimals; four where three would round across ``ALPHA`` (0.0497 is not printed 0.050)."""
+    if math.isnan(value):
+        return '–'
+    if value < 0.001:
+        return '<0.001'
+    return f'{value:.4f}' if round(value, 3) == ALPHA else f'{value:.3f}'
 
 
 def holm(p_values):
@@ -203,7 +211,7 @@ def holm(p_values):
     return adjusted
 
 
-def detectable_effect(sd, n, power=0.8, alpha=0.05):
+def detectable_effect(sd, n, power=0.8, alpha=ALPHA):
     """The smallest true mean difference a two-sided paired t-test at ``alpha`` over ``n`` pairs detects
     with probability ``power``, when the differences spread with standard deviation ``sd``."""
     from scipy import optimize, stats

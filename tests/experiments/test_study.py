@@ -41,6 +41,9 @@ def test_interval_p_value_holm_and_power():
     assert cv.detectable_effect(1.0, 3) > cv.detectable_effect(1.0, 5) > cv.detectable_effect(1.0, 8)
     assert verdict(0.01, +0.5, +1) == 'reproduced' and verdict(0.01, +0.5, -1) == 'contradicted'
     assert verdict(0.2, +0.5, +1) == 'inconclusive' and verdict(math.nan, 0.5, +1) == 'inconclusive'
+    # A printed p never looks like the other side of 0.05 from the one the verdict took.
+    assert [cv.format_p(p) for p in (0.0497, 0.0503, 0.0512, 0.0494, 0.0004, math.nan)] == [
+        '0.0497', '0.0503', '0.051', '0.049', '<0.001', '–']
 
 
 def test_curve_statistics():
