@@ -15,6 +15,7 @@ runs' BasicSR logs; rerunning continues where it stopped and rewrites it.
 import csv
 import math
 import os
+import textwrap
 from copy import deepcopy
 from os import path as osp
 
@@ -364,7 +365,7 @@ def _plot(records, family, candidates, lr, iters, path):
             ax.fill_between(its, [m - (0 if math.isnan(s) else s) for (_, m), (_, s) in zip(mean, sd)],
                             [m + (0 if math.isnan(s) else s) for (_, m), (_, s) in zip(mean, sd)], color=color,
                             alpha=0.15, linewidth=0)
-        ax.set_title(f'{label(family, name)}: {CANDIDATES[name][0]}', fontsize=8)
+        ax.set_title(textwrap.fill(f'{label(family, name)}: {CANDIDATES[name][0]}', 60), fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     for ax in axes.flat[len(shown):]:
