@@ -32,7 +32,7 @@ STYLES = {'srcnn': ('tab:blue', '-'), 'dsrcnn_c2': ('tab:red', '-'), 'edsr': ('t
 
 
 def verdict(adjusted_p, mean, paper_sign):
-    """'reproduced' / 'contradicted' when the Holm-adjusted p is below 0.05 and the mean lies on the paper's
+    """'reproduced' / 'contradicted' when the Holm-adjusted p is below ``cv.ALPHA`` and the mean lies on the paper's
     side of zero / the other side; 'inconclusive' otherwise."""
     if not cv.is_decided(adjusted_p):
         return 'inconclusive'
@@ -159,7 +159,8 @@ def write_record(out, record, name, preset, records, val_set):
              'averages: "running"). Both arms of a seed share initial weights, batches and schedule; seeds differ '
              'in all of these. Differences: deconvolved − baseline, paired by seed, mean ± 95% t half-width; p: '
              'paired t-test; Holm: p adjusted over the conditions of the claim.'
-             + (' Verdict: reproduced / contradicted when the Holm-adjusted p < 0.05 (by the sign), else inconclusive.'
+             + (f' Verdict: reproduced / contradicted when the Holm-adjusted p < {cv.ALPHA:g} (by the sign), else '
+                'inconclusive.'
                 if preset.verdicts else ''), '',
              f'Runs in this record: {sum(run in records for run in planned)} of {len(planned)}'
              + ('.' if complete else ' (**partial**: rerun the command to complete it).'), '']
@@ -231,7 +232,7 @@ def _claim_section(claim, members, final_sign, iters_sign, spi, record, val_set)
                      f"{format_difference(running['mean'], running['half'])} | "
                      f"{format_difference(cv.mean_sd(gains)[0], math.nan, 3)} |")
     lines += ['', 'A baseline has flattened when its gain over the last 20% of iterations is under 0.05 dB. The '
-              'smallest effect detected with 80% power is that of a two-sided paired t-test at 0.05 with these '
+             f'smallest effect detected with 80% power is that of a two-sided paired t-test at {cv.ALPHA:g} with these '
               'seeds and the observed spread of the differences.', '',
               'Iterations (and seconds of training steps, from `timing.json`) to reach the baseline\'s final mean '
               'minus 0.5 / 0.1 dB, deconvolved − baseline, paired by seed. A seed that never reaches it counts one '

@@ -221,7 +221,7 @@ def _paired(a, b, measure):
 
 
 def _cell(differences, adjusted_p, words, digits=2):
-    """Mean ± 95% half-width, the adjusted p and, when it is below 0.05 (the study's rule), ``words`` (for
+    """Mean ± 95% half-width, the adjusted p and, when it is below ``cv.ALPHA`` (the study's rule), ``words`` (for
     above zero, below zero)."""
     mean, half = cv.interval95(differences)
     if math.isnan(mean):
@@ -280,7 +280,8 @@ def summarise(records, family, candidates, lr, iters):
              f'candidates): from {base_label} in PSNR at iteration {early} and at the end, and in iterations to '
              f'reach {base_label}\'s final mean minus {THRESHOLD:g} dB ({target:.2f} dB; a seed that never does '
              f'counts {iters + step}); from the unchanged {deconv_label} in the largest fall and the final PSNR. '
-             'A difference whose adjusted p is below 0.05 is decided, as in the study, and says which way in bold.',
+             f'A difference whose adjusted p is below {cv.ALPHA:g} is decided, as in the study, and says which way in '
+             'bold.',
              '',
              f'| candidate | what it changes | seeds | early | final | largest fall | falls | '
              f'early − {base_label} | final − {base_label} | iterations − {base_label} | fall − {deconv_label} | '
@@ -300,8 +301,8 @@ def summarise(records, family, candidates, lr, iters):
     if sds and n > 1:
         sd = max(sds)
         power = (f' With {n} seeds and a spread of the final differences from {base_label} up to {sd:.2f} dB, a '
-                 f'paired t-test at 0.05 detects a true difference of {cv.detectable_effect(sd, n):.2f} dB with '
-                 'probability 0.8 (before Holm\'s correction): smaller effects can go unseen.')
+                 f'paired t-test at {cv.ALPHA:g} detects a true difference of {cv.detectable_effect(sd, n):.2f} dB '
+                 'with probability 0.8 (before Holm\'s correction): smaller effects can go unseen.')
     lines += ['', 'Ranked by final validation PSNR (mean over seeds): ' + ', '.join(ranked) + '.' + power, '']
     return lines
 
